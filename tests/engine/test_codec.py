@@ -1,0 +1,130 @@
+"""The codec: one byte form per value, ids over canonical bytes, bounded decoding."""
+
+from __future__ import annotations
+
+import math
+import resource
+import zlib
+
+import pytest
+import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vstore.engine import codec
+from vstore.engine.codec import ObjectKind
+from vstore.errors import CorruptObjectError, InvalidArgumentError, ObjectTooLargeError
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.binary(max_size=20)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=25,
+)
+
+
+def _shuffled(v: object) -> object:
+    """The same value with every dict's insertion order reversed."""
+    if isinstance(v, dict):
+        return {k: _shuffled(v[k]) for k in reversed(list(v))}
+    if isinstance(v, list):
+        return [_shuffled(x) for x in v]
+    return v
+
+
+@given(values)
+def test_encoding_round_trips_and_ignores_insertion_order(v: object) -> None:
+    data = codec.encode(v)
+    assert codec.decode(data) == v
+    assert codec.encode(_shuffled(v)) == data
+    assert codec.encode(codec.decode(data)) == data
+
+
+@given(values, st.sampled_from(list(ObjectKind)))
+def test_objects_round_trip_and_ids_are_content_hashes(v: object, kind: ObjectKind) -> None:
+    body = codec.encode(v)
+    oid, stored = codec.pack_object(kind, body)
+    assert oid == codec.hash_bytes(body)
+    assert codec.unpack_object(oid, stored) == (kind, body)
+
+
+def test_ints_and_floats_never_share_an_encoding() -> None:
+    assert codec.encode(1) != codec.encode(1.0)
+    assert codec.encode(0.1) == codec.encode(0.1)
+    assert codec.encode(math.inf) != codec.encode(2**63)
+
+
+def test_compression_is_used_only_when_it_pays() -> None:
+    compressible = codec.encode("a" * 10_000)
+    _, stored = codec.pack_object(ObjectKind.DOC, compressible)
+    assert len(stored) < 200
+    import os
+
+    random_body = os.urandom(10_000)
+    _, stored = codec.pack_object(ObjectKind.BLOB, random_body)
+    assert len(stored) == codec.HEADER_SIZE + len(random_body)
+
+
+@pytest.mark.parametrize(
+    "bad", [{1: "int key"}, {b"bytes": 1}, object(), 2**64, -(2**63) - 1]
+)
+def test_values_without_a_canonical_form_are_refused(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError):
+        codec.encode(bad)
+
+
+def test_every_single_byte_flip_is_detected() -> None:
+    body = codec.encode({"k": list(range(300)), "s": "text" * 50})
+    oid, stored = codec.pack_object(ObjectKind.DOC, body)
+    for i in range(len(stored)):
+        damaged = bytearray(stored)
+        damaged[i] ^= 0x01
+        with pytest.raises(CorruptObjectError) as err:
+            codec.unpack_object(oid, bytes(damaged))
+        assert err.value.object_id == oid.hex()
+
+
+def test_truncation_is_detected() -> None:
+    oid, stored = codec.pack_object(ObjectKind.DOC, codec.encode(["x" * 500] * 20))
+    for cut in (0, 3, 6, len(stored) // 2, len(stored) - 1):
+        with pytest.raises(CorruptObjectError):
+            codec.unpack_object(oid, stored[:cut])
+
+
+def test_a_decompression_bomb_is_refused_without_allocating() -> None:
+    # A genuine zstd frame of 1 GiB of zeros, built in 1 MiB steps (a few KiB compressed).
+    size = 1 << 30
+    cobj = zstandard.ZstdCompressor(level=3).compressobj(size=size)
+    zeros = b"\0" * (1 << 20)
+    bomb = b"".join(cobj.compress(zeros) for _ in range(size // len(zeros))) + cobj.flush()
+    stored = (
+        b"VSO" + bytes((codec.FORMAT_VERSION, ObjectKind.BLOB, 1))
+        + zlib.crc32(bomb).to_bytes(4, "big") + bomb
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CorruptObjectError, match="over the"):
+        codec.unpack_object(b"\0" * 32, stored)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB
+    assert len(bomb) < 1 << 20
+
+
+def test_msgpack_length_bombs_are_refused() -> None:
+    # An array header claiming 4 billion entries in 5 bytes.
+    with pytest.raises(ValueError):
+        codec.decode(b"\xdd\xff\xff\xff\xff")
+    with pytest.raises(ValueError):
+        codec.decode(b"\x91" * 100_000 + b"\x01")
+    with pytest.raises(ObjectTooLargeError):
+        codec.decode(b"\xc0" * 100, limit=10)
+
+
+def test_oversized_bodies_are_refused() -> None:
+    with pytest.raises(ObjectTooLargeError):
+        codec.pack_object(ObjectKind.BLOB, b"\0" * (codec.MAX_OBJECT_SIZE + 1))

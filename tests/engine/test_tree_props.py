@@ -1,0 +1,232 @@
+"""The prolly tree against a plain dict model (Hypothesis).
+
+Small chunking targets make trees several levels deep with few records, so
+splits, merges of nodes and root growth and collapse are all exercised.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import BACKEND_KINDS, make_repo_url
+from vstore.engine import CONFLICT, EMPTY_ROOT, ObjectStore, ProllyTree, TreeParams, open_backend
+from vstore.engine.diff import diff, merge
+from vstore.errors import InvalidArgumentError, MergeConflictError
+
+SMALL = TreeParams(leaf_target=4, internal_target=4, max_bytes=2048)
+
+keys = st.binary(min_size=1, max_size=6)
+vals = st.binary(min_size=0, max_size=40) | st.binary(min_size=300, max_size=600)
+batch = st.dictionaries(keys, st.none() | vals, max_size=40)
+
+
+def _tree(spill: int = 256) -> ProllyTree:
+    store = ObjectStore(open_backend(f"memory://tree-{uuid.uuid4().hex}"))
+    return ProllyTree(store, SMALL, spill_bytes=spill)
+
+
+def _apply_model(model: dict[bytes, bytes], edits: dict[bytes, bytes | None]) -> None:
+    for k, v in edits.items():
+        if v is None:
+            model.pop(k, None)
+        else:
+            model[k] = v
+
+
+@given(st.lists(batch, max_size=8))
+def test_any_sequence_of_batches_matches_the_dict_model(batches: list[dict]) -> None:
+    tree = _tree()
+    model: dict[bytes, bytes] = {}
+    root = EMPTY_ROOT
+    tree.build([])
+    for edits in batches:
+        root = tree.apply(root, edits)
+        _apply_model(model, edits)
+        assert dict(tree.items(root)) == model
+        assert tree.count(root) == len(model)
+        for k in list(edits)[:5]:
+            assert tree.get(root, k) == model.get(k)
+
+
+@given(st.lists(batch, min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_root_depends_only_on_content(batches: list[dict], rnd) -> None:  # type: ignore[no-untyped-def]
+    """Insertion order and batching never change the root (history independence)."""
+    tree = _tree()
+    root = tree.build([])
+    model: dict[bytes, bytes] = {}
+    for edits in batches:
+        root = tree.apply(root, edits)
+        _apply_model(model, edits)
+    built = tree.build(sorted(model.items()))
+    assert built == root
+    # The same content, one record at a time in a random order, through a second store.
+    other = _tree()
+    items = list(model.items())
+    rnd.shuffle(items)
+    r2 = other.build([])
+    for k, v in items:
+        r2 = other.apply(r2, {k: v})
+    assert r2 == root
+
+
+@given(batch, batch)
+def test_diff_equals_the_dict_diff(first: dict, second: dict) -> None:
+    tree = _tree()
+    a_model: dict[bytes, bytes] = {}
+    _apply_model(a_model, first)
+    b_model = dict(a_model)
+    _apply_model(b_model, second)
+    a = tree.build(sorted(a_model.items()))
+    b = tree.apply(a, second)
+    expected = [
+        (k, a_model.get(k), b_model.get(k))
+        for k in sorted(set(a_model) | set(b_model))
+        if a_model.get(k) != b_model.get(k)
+    ]
+    assert list(diff(tree, a, b)) == expected
+    assert list(diff(tree, b, a)) == [(k, n, o) for k, o, n in expected]
+
+
+def _model_merge(base, ours, theirs):  # type: ignore[no-untyped-def]
+    out, collisions = dict(ours), []
+    for k in sorted(set(base) | set(theirs)):
+        b, t, o = base.get(k), theirs.get(k), ours.get(k)
+        if t == b:
+            continue
+        if o == b:
+            if t is None:
+                out.pop(k, None)
+            else:
+                out[k] = t
+        elif o != t:
+            collisions.append(k)
+    return out, collisions
+
+
+@given(batch, batch, batch)
+def test_merge_equals_the_model_three_way_merge(start: dict, mine: dict, yours: dict) -> None:
+    tree = _tree()
+    base_m: dict[bytes, bytes] = {}
+    _apply_model(base_m, start)
+    ours_m, theirs_m = dict(base_m), dict(base_m)
+    _apply_model(ours_m, mine)
+    _apply_model(theirs_m, yours)
+    base = tree.build(sorted(base_m.items()))
+    ours, theirs = tree.apply(base, mine), tree.apply(base, yours)
+    expected, collisions = _model_merge(base_m, ours_m, theirs_m)
+    seen: list[tuple] = []
+
+    def take_theirs(k, b, o, t):  # type: ignore[no-untyped-def]
+        seen.append((k, b, o, t))
+        return t
+
+    result = merge(tree, base, ours, theirs, take_theirs)
+    assert [s[0] for s in seen] == collisions
+    for k, b, o, t in seen:
+        assert (b, o, t) == (base_m.get(k), ours_m.get(k), theirs_m.get(k))
+        if t is None:
+            expected.pop(k, None)
+        else:
+            expected[k] = t
+    assert dict(tree.items(result.root)) == expected
+    if collisions:
+        with pytest.raises(MergeConflictError) as err:
+            merge(tree, base, ours, theirs)
+        assert err.value.keys == collisions
+        kept = merge(tree, base, ours, theirs, lambda *a: CONFLICT)
+        assert kept.conflicts == collisions
+
+
+@pytest.fixture
+def store_urls(tmp_path: Path) -> Iterator[list[str]]:
+    yield [make_repo_url(kind, tmp_path) for kind in BACKEND_KINDS]
+
+
+def test_same_content_gives_the_same_root_on_every_backend(store_urls: list[str]) -> None:
+    items = [(b"k%05d" % i, b"v" * (i % 50)) for i in range(3000)]
+    roots = set()
+    for url in store_urls:
+        backend = open_backend(url)
+        tree = ProllyTree(ObjectStore(backend))
+        root = tree.build(items)
+        assert tree.count(root) == 3000
+        roots.add(root)
+        backend.close()
+    assert len(roots) == 1
+
+
+def test_value_edits_never_move_a_boundary() -> None:
+    tree = _tree(spill=10_000)
+    items = [(b"k%04d" % i, b"x" * 20) for i in range(500)]
+    root = tree.build(items)
+    leaves_before = [n.keys[0] for n in _leaves(tree, root)]
+    edited = tree.apply(root, {k: b"y" * 30 for k, _ in items[::7]})
+    assert [n.keys[0] for n in _leaves(tree, edited)] == leaves_before
+
+
+def _leaves(tree: ProllyTree, root: bytes) -> list:  # type: ignore[type-arg]
+    stack, out = [tree.load(root)], []
+    while stack:
+        n = stack.pop()
+        if n.level == 0:
+            out.append(n)
+        else:
+            stack.extend(tree.load(c) for c in reversed(n.vals))
+    return out
+
+
+def test_large_values_spill_and_read_back() -> None:
+    tree = _tree(spill=100)
+    big = bytes(range(256)) * 40
+    root = tree.build([(b"a", b"small"), (b"b", big)])
+    assert tree.get(root, b"b") == big
+    assert dict(tree.items(root)) == {b"a": b"small", b"b": big}
+    root2 = tree.apply(root, {b"b": big + b"!"})
+    assert list(diff(tree, root, root2)) == [(b"b", big, big + b"!")]
+
+
+def test_identical_trees_diff_without_reading_anything() -> None:
+    tree = _tree()
+    root = tree.build([(b"k%03d" % i, b"v") for i in range(100)])
+    elsewhere = _tree()  # a store that holds none of these nodes: any read would fail
+    assert list(diff(elsewhere, root, root)) == []
+
+
+def test_scans_and_prefixes() -> None:
+    tree = _tree()
+    items = [(b"%s/%03d" % (p, i), b"v%d" % i) for p in (b"a", b"b", b"c") for i in range(40)]
+    root = tree.build(items)
+    assert list(tree.prefix(root, b"b/")) == [kv for kv in items if kv[0].startswith(b"b/")]
+    assert list(tree.items(root, b"a/030", b"b/005")) == [
+        kv for kv in items if b"a/030" <= kv[0] < b"b/005"
+    ]
+    assert list(tree.prefix(root, b"\xff")) == []
+
+
+def test_bad_batches_are_refused_and_write_nothing() -> None:
+    tree = _tree()
+    with pytest.raises(InvalidArgumentError, match="increasing"):
+        tree.build([(b"b", b"1"), (b"a", b"2")])
+    with pytest.raises(InvalidArgumentError, match="twice"):
+        tree.apply(EMPTY_ROOT, [(b"a", b"1"), (b"a", b"2")])
+    with pytest.raises(InvalidArgumentError):
+        tree.apply(EMPTY_ROOT, {"text key": b"1"})  # type: ignore[dict-item]
+    with pytest.raises(InvalidArgumentError):
+        tree.apply(EMPTY_ROOT, {b"k": "text value"})  # type: ignore[dict-item]
+    assert list(tree.store.backend.iter_objects()) == []
+
+
+def test_an_edit_that_changes_nothing_writes_nothing() -> None:
+    tree = _tree()
+    root = tree.build([(b"k%03d" % i, b"v%d" % i) for i in range(200)])
+    b = tree.store.batch()
+    again = tree.apply(root, {b"k005": b"v5", b"k010": b"v10", b"missing": None}, b)
+    b.flush()
+    assert again == root
+    assert b.stats.objects == 0

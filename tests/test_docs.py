@@ -1,0 +1,31 @@
+"""The Python examples in the README run as written."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def test_readme_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = _python_blocks(ROOT / "README.md")
+    assert blocks, "the README shows a Python example"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    assert "b'frame-0007' modified" in out
+    assert "b'frame-0008' deleted" in out
+    assert (tmp_path / "data.vstore").is_dir()

@@ -1,0 +1,300 @@
+"""The embedded default backend: one LMDB environment per store directory.
+
+* One environment per path per process, shared by every handle; a process
+  created by ``fork`` opens its own (LMDB forbids using the parent's).
+* The memory map grows by doubling when a write finds it full; another process
+  that sees the growth adopts the new size.
+* Stale reader slots of killed processes are cleared on open.
+* Every write transaction is synced to disk before it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import lmdb
+
+from vstore.engine.backends.base import Backend, check_key
+from vstore.errors import BackendError
+
+__all__ = ["LmdbBackend"]
+
+T = TypeVar("T")
+_INITIAL_MAP = 256 * 1024 * 1024
+_MAX_MAP = 1 << 44
+_TIME = struct.Struct(">d")
+
+
+class _RWLock:
+    """Readers share, a map resize excludes them (LMDB requires no live txn in this process)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def acquire_write(self) -> None:
+        with self._cond:
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writer = True
+
+    def release_write(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+class _Env:
+    """One open environment and its databases, shared by the handles of one process."""
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self.pid = os.getpid()
+        self.path = path
+        self.refs = 0
+        self.lock = _RWLock()
+        self.write_lock = threading.Lock()
+        try:
+            self.env = lmdb.open(
+                path,
+                map_size=_INITIAL_MAP,
+                max_dbs=8,
+                max_readers=1024,
+                readahead=False,
+                sync=True,
+                metasync=True,
+                lock=True,
+            )
+        except lmdb.Error as exc:
+            raise BackendError(f"cannot open LMDB store at {path}: {exc}") from exc
+        # Reader slots of processes that died without closing would pin old pages forever.
+        self.env.reader_check()
+        if self.env.info()["map_size"] < _INITIAL_MAP:
+            self.env.set_mapsize(_INITIAL_MAP)
+        self.objects = self.env.open_db(b"objects")
+        self.times = self.env.open_db(b"object_times")
+        self.keys = self.env.open_db(b"keys")
+
+
+_envs: dict[str, _Env] = {}
+_envs_lock = threading.Lock()
+
+
+def _acquire_env(path: str) -> _Env:
+    real = os.path.realpath(path)
+    with _envs_lock:
+        env = _envs.get(real)
+        if env is None or env.pid != os.getpid():
+            # After fork the inherited handle must be abandoned, not closed or used.
+            env = _envs[real] = _Env(real)
+        env.refs += 1
+        return env
+
+
+def _release_env(env: _Env) -> None:
+    with _envs_lock:
+        env.refs -= 1
+        if env.refs <= 0 and _envs.get(env.path) is env and env.pid == os.getpid():
+            del _envs[env.path]
+            env.env.close()
+
+
+class LmdbBackend(Backend):
+    """Backend over a local LMDB environment (the directory ``path``)."""
+
+    durable = True
+    atomic_create = True
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.realpath(path)
+        self.url = self.path
+        self._env: _Env | None = _acquire_env(self.path)
+
+    # -- transactions ------------------------------------------------------------
+
+    def _e(self) -> _Env:
+        env = self._env
+        if env is None:
+            raise BackendError(f"LMDB store {self.path} is closed")
+        if env.pid != os.getpid():
+            # Forked child: adopt a fresh environment for this process.
+            self._env = env = _acquire_env(self.path)
+        return env
+
+    def _read(self, fn: Callable[[Any, _Env], T]) -> T:
+        env = self._e()
+        while True:
+            env.lock.acquire_read()
+            try:
+                with env.env.begin(buffers=False) as txn:
+                    return fn(txn, env)
+            except lmdb.MapResizedError:
+                pass
+            except lmdb.Error as exc:
+                raise BackendError(f"LMDB read failed in {self.path}: {exc}") from exc
+            finally:
+                env.lock.release_read()
+            self._adopt_size(env)
+
+    def _write(self, fn: Callable[[Any, _Env], T]) -> T:
+        env = self._e()
+        with env.write_lock:
+            while True:
+                env.lock.acquire_read()
+                try:
+                    with env.env.begin(write=True) as txn:
+                        return fn(txn, env)
+                except lmdb.MapFullError:
+                    grow = True
+                except lmdb.MapResizedError:
+                    grow = False
+                except lmdb.Error as exc:
+                    raise BackendError(f"LMDB write failed in {self.path}: {exc}") from exc
+                finally:
+                    env.lock.release_read()
+                if grow:
+                    self._grow(env)
+                else:
+                    self._adopt_size(env)
+
+    def _grow(self, env: _Env) -> None:
+        env.lock.acquire_write()
+        try:
+            size = env.env.info()["map_size"]
+            if size * 2 > _MAX_MAP:
+                raise BackendError(f"LMDB store {self.path} reached its maximum size")
+            env.env.set_mapsize(size * 2)
+        finally:
+            env.lock.release_write()
+
+    def _adopt_size(self, env: _Env) -> None:
+        # Another process grew the map; 0 means "adopt the size now in the file".
+        env.lock.acquire_write()
+        try:
+            env.env.set_mapsize(0)
+        finally:
+            env.lock.release_write()
+
+    # -- objects -----------------------------------------------------------------
+
+    def get_objects(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        def fn(txn: Any, env: _Env) -> dict[bytes, bytes]:
+            out = {}
+            for oid in ids:
+                v = txn.get(oid, db=env.objects)
+                if v is not None:
+                    out[oid] = v
+            return out
+
+        return self._read(fn)
+
+    def put_objects(self, items: Mapping[bytes, bytes]) -> None:
+        if not items:
+            return
+        stamp = _TIME.pack(time.time())
+
+        def fn(txn: Any, env: _Env) -> None:
+            cur = txn.cursor(db=env.objects)
+            for oid in sorted(items):
+                cur.put(oid, items[oid], overwrite=False)
+                txn.put(oid, stamp, db=env.times)
+
+        self._write(fn)
+
+    def has_objects(self, ids: Iterable[bytes]) -> set[bytes]:
+        ids = list(ids)
+
+        def fn(txn: Any, env: _Env) -> set[bytes]:
+            cur = txn.cursor(db=env.objects)
+            return {oid for oid in ids if cur.set_key(oid)}
+
+        return self._read(fn)
+
+    def iter_objects(self) -> Iterator[tuple[bytes, float]]:
+        def fn(txn: Any, env: _Env) -> list[tuple[bytes, float]]:
+            cur = txn.cursor(db=env.objects)
+            times = txn.cursor(db=env.times)
+            out = []
+            for oid in cur.iternext(keys=True, values=False):
+                t = times.get(oid)
+                out.append((oid, _TIME.unpack(t)[0] if t else 0.0))
+            return out
+
+        yield from self._read(fn)
+
+    def delete_objects(self, ids: Iterable[bytes], older_than: float | None = None) -> int:
+        ids = list(ids)
+
+        # One write transaction: no writer can freshen an object between the check and
+        # the delete.
+        def fn(txn: Any, env: _Env) -> int:
+            n = 0
+            for oid in ids:
+                if older_than is not None:
+                    t = txn.get(oid, db=env.times)
+                    if t is not None and _TIME.unpack(t)[0] >= older_than:
+                        continue
+                if txn.delete(oid, db=env.objects):
+                    n += 1
+                txn.delete(oid, db=env.times)
+            return n
+
+        return self._write(fn)
+
+    # -- keys --------------------------------------------------------------------
+
+    def read_key(self, key: str) -> bytes | None:
+        k = check_key(key).encode()
+        value: bytes | None = self._read(lambda txn, env: txn.get(k, db=env.keys))
+        return value
+
+    def create_key(self, key: str, value: bytes) -> bool:
+        k = check_key(key).encode()
+        return bool(self._write(lambda txn, env: txn.put(k, value, db=env.keys, overwrite=False)))
+
+    def write_key(self, key: str, value: bytes) -> None:
+        k = check_key(key).encode()
+        self._write(lambda txn, env: txn.put(k, value, db=env.keys))
+
+    def list_keys(self, prefix: str) -> list[str]:
+        p = check_key(prefix).encode()
+
+        def fn(txn: Any, env: _Env) -> list[str]:
+            cur = txn.cursor(db=env.keys)
+            out = []
+            if cur.set_range(p):
+                for k in cur.iternext(keys=True, values=False):
+                    if not k.startswith(p):
+                        break
+                    if k == p or k[len(p)] == 0x2F:  # "/"
+                        out.append(k.decode())
+            return out
+
+        return self._read(fn)
+
+    def delete_key(self, key: str) -> bool:
+        k = check_key(key).encode()
+        return bool(self._write(lambda txn, env: txn.delete(k, db=env.keys)))
+
+    def close(self) -> None:
+        env, self._env = self._env, None
+        if env is not None:
+            _release_env(env)

@@ -1,0 +1,132 @@
+"""Content-defined chunk boundaries for the prolly tree.
+
+A node ends after an entry when a salted hash of that entry's **key** falls
+under a Weibull hazard of the number of entries since the last boundary, or
+when the node reaches a hard byte cap. Only keys and entry counts decide
+boundaries, so editing a value never moves one (unless the cap triggers), and
+the tree is a pure function of its content: any insertion order, batching or
+backend gives the same nodes and the same root id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+
+__all__ = ["Chunker", "TreeParams"]
+
+_TWO64 = 1 << 64
+_WEIBULL_K = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class TreeParams:
+    """Chunking parameters; part of a tree's identity (same params, same root ids).
+
+    Attributes:
+        leaf_target: mean entries per leaf.
+        internal_target: mean entries per internal node.
+        max_bytes: hard cap on a node's entry bytes.
+        salt: mixed into every boundary hash.
+    """
+
+    leaf_target: int = 12
+    internal_target: int = 64
+    max_bytes: int = 64 * 1024
+    salt: bytes = b"vstore-prolly-v1"
+    _tables: dict[int, list[int]] = field(default_factory=dict, compare=False, repr=False)
+
+    def target(self, level: int) -> int:
+        return self.leaf_target if level == 0 else self.internal_target
+
+    def thresholds(self, level: int) -> list[int]:
+        """``t[n]``: split after the n-th entry since a boundary when ``hash < t[n]``."""
+        lvl = min(level, 1)
+        table = self._tables.get(lvl)
+        if table is None:
+            table = self._tables[lvl] = _weibull_table(self.target(lvl), internal=lvl > 0)
+        return table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "leaf_target": self.leaf_target,
+            "internal_target": self.internal_target,
+            "max_bytes": self.max_bytes,
+            "salt": self.salt,
+        }
+
+
+def _weibull_table(target: int, *, internal: bool) -> list[int]:
+    lam = target / math.gamma(1 + 1 / _WEIBULL_K)
+    # Internal nodes need at least two entries so that a level with one node
+    # is always the top of the tree (see ProllyTree._finish).
+    minimum = max(2 if internal else 1, target // 4)
+    table = [0]
+    n = 1
+    while True:
+        if n < minimum:
+            p = 0.0
+        else:
+            p = 1.0 - math.exp(-((n / lam) ** _WEIBULL_K - ((n - 1) / lam) ** _WEIBULL_K))
+        if p >= 1.0 - 1e-12:
+            table.append(_TWO64)
+            break
+        table.append(int(p * _TWO64))
+        n += 1
+    return table
+
+
+class Chunker:
+    """Groups a sorted stream of entries of one tree level into nodes.
+
+    Args:
+        level: tree level (0 = leaves).
+        params: chunking parameters.
+        emit: called with ``(keys, values)`` of each finished node.
+    """
+
+    __slots__ = ("_emit", "_salt", "_table", "keys", "max_bytes", "nbytes", "vals")
+
+    def __init__(
+        self,
+        level: int,
+        params: TreeParams,
+        emit: Callable[[list[bytes], list[Any]], None],
+    ) -> None:
+        self._salt = params.salt + bytes((level,))
+        self._table = params.thresholds(level)
+        self.max_bytes = params.max_bytes
+        self._emit = emit
+        self.keys: list[bytes] = []
+        self.vals: list[Any] = []
+        self.nbytes = 0
+
+    def add(self, key: bytes, value: Any, size: int) -> bool:
+        """Append one entry; return True if a node ended after it."""
+        self.keys.append(key)
+        self.vals.append(value)
+        self.nbytes += size
+        n = len(self.keys)
+        table = self._table
+        thr = table[n] if n < len(table) else _TWO64
+        if self.nbytes >= self.max_bytes or (
+            thr and int.from_bytes(blake3.blake3(self._salt + key).digest(8), "big") < thr
+        ):
+            self.cut()
+            return True
+        return False
+
+    def cut(self) -> None:
+        """End the current node here (at the end of a level's sequence)."""
+        if self.keys:
+            keys, vals = self.keys, self.vals
+            self.keys, self.vals, self.nbytes = [], [], 0
+            self._emit(keys, vals)
+
+    @property
+    def pending(self) -> int:
+        return len(self.keys)

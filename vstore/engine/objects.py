@@ -1,0 +1,185 @@
+"""Typed object store over a backend: framing, verification on read, batched writes."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vstore.engine.backends.base import Backend
+from vstore.engine.codec import ObjectKind, hexid, pack_object, unpack_object
+from vstore.errors import CorruptObjectError, MissingObjectError
+
+__all__ = ["LRU", "ObjectStore", "WriteBatch", "WriteStats"]
+
+# A batch writes to the backend once it holds this many bytes, so building a
+# large tree never keeps more than this in memory.
+_BATCH_BYTES = 32 * 1024 * 1024
+
+
+class LRU:
+    """A small thread-safe least-recently-used map with a bound on entries."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._d: OrderedDict[bytes, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> Any:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: bytes, value: Any) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.capacity:
+                self._d.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+@dataclass
+class WriteStats:
+    """What a batch sent to the backend."""
+
+    objects: int = 0
+    bytes: int = 0
+
+    def add(self, other: WriteStats) -> None:
+        self.objects += other.objects
+        self.bytes += other.bytes
+
+
+class ObjectStore:
+    """Objects by id over a backend; every read verifies the id.
+
+    Args:
+        backend: where the bytes live.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        # Open batches: an object queued but not yet flushed must still be readable,
+        # e.g. when a second apply in one flush walks a node the first one made.
+        self._batches: weakref.WeakSet[WriteBatch] = weakref.WeakSet()
+
+    def _unflushed(self, object_id: bytes) -> bytes | None:
+        for b in list(self._batches):
+            stored = b.peek(object_id)
+            if stored is not None:
+                return stored
+        return None
+
+    def get(self, object_id: bytes, kind: ObjectKind | None = None) -> bytes:
+        """Return an object's canonical body.
+
+        Raises:
+            MissingObjectError: no such object.
+            CorruptObjectError: the bytes are damaged, or of another kind than ``kind``.
+        """
+        stored = self._unflushed(object_id) or self.backend.get_object(object_id)
+        if stored is None:
+            raise MissingObjectError(hexid(object_id))
+        return self._check(object_id, stored, kind)
+
+    def get_many(
+        self, ids: Sequence[bytes], kind: ObjectKind | None = None
+    ) -> dict[bytes, bytes]:
+        """Return the bodies of ``ids``.
+
+        Raises:
+            MissingObjectError: one of them is absent.
+            CorruptObjectError: one of them is damaged.
+        """
+        found = self.backend.get_objects(ids)
+        out = {}
+        for oid in ids:
+            stored = found.get(oid) or self._unflushed(oid)
+            if stored is None:
+                raise MissingObjectError(hexid(oid))
+            out[oid] = self._check(oid, stored, kind)
+        return out
+
+    @staticmethod
+    def _check(oid: bytes, stored: bytes, kind: ObjectKind | None) -> bytes:
+        got, body = unpack_object(oid, stored)
+        if kind is not None and got != kind:
+            raise CorruptObjectError(hexid(oid), f"is a {got.name}, expected a {kind.name}")
+        return body
+
+    def get_kind(self, object_id: bytes) -> tuple[ObjectKind, bytes]:
+        """Return ``(kind, body)`` of an object whose kind is not known in advance."""
+        stored = self._unflushed(object_id) or self.backend.get_object(object_id)
+        if stored is None:
+            raise MissingObjectError(hexid(object_id))
+        return unpack_object(object_id, stored)
+
+    def put(self, kind: ObjectKind, body: bytes) -> bytes:
+        """Store one object now and return its id."""
+        oid, stored = pack_object(kind, body)
+        self.backend.put_objects({oid: stored})
+        return oid
+
+    def has(self, ids: Iterable[bytes]) -> set[bytes]:
+        """Return the subset of ``ids`` that are stored."""
+        return self.backend.has_objects(ids)
+
+    def batch(self) -> WriteBatch:
+        """Return a new write batch over this store."""
+        return WriteBatch(self)
+
+
+class WriteBatch:
+    """Collects new objects and writes them together.
+
+    Objects become durable at :meth:`flush` (or earlier, when the batch grows
+    past its memory bound). Callers write objects before the ref that points to
+    them, so a crash in between leaves only unreferenced objects.
+    """
+
+    def __init__(self, store: ObjectStore, max_bytes: int = _BATCH_BYTES) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self._pending: dict[bytes, bytes] = {}
+        self._size = 0
+        self.stats = WriteStats()
+        store._batches.add(self)
+
+    def peek(self, object_id: bytes) -> bytes | None:
+        """Return the stored bytes of a queued, unflushed object."""
+        return self._pending.get(object_id)
+
+    def add(self, kind: ObjectKind, body: bytes) -> bytes:
+        """Queue one object; return its id."""
+        oid, stored = pack_object(kind, body)
+        if oid not in self._pending:
+            self._pending[oid] = stored
+            self._size += len(stored)
+            if self._size >= self.max_bytes:
+                self.flush()
+        return oid
+
+    def flush(self) -> WriteStats:
+        """Write what is queued; return what this call wrote."""
+        if not self._pending:
+            return WriteStats()
+        done = WriteStats(len(self._pending), self._size)
+        self.store.backend.put_objects(self._pending)
+        self._pending = {}
+        self._size = 0
+        self.stats.add(done)
+        return done
+
+    def __len__(self) -> int:
+        return len(self._pending)

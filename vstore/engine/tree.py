@@ -1,0 +1,593 @@
+"""The prolly tree: an ordered map of ``bytes -> bytes`` as a Merkle tree of objects.
+
+Leaves hold sorted ``(key, value)`` entries; internal nodes hold, for each
+child, its first key, its id and the number of records below it. Node
+boundaries come from :mod:`vstore.engine.chunker`, so the tree (and its root
+id) is a pure function of its content.
+
+Node bodies (canonical msgpack)::
+
+    leaf:      [0, [key, ...], [value, ...]]
+    internal:  [level, [first_key, ...], [child_id, ...], [count, ...]]
+
+A value longer than ``spill_bytes`` is stored as its own BLOB object and the
+leaf holds ``Ext(1, blob_id)`` in its place; reads resolve it transparently.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import msgpack
+import msgspec
+
+from vstore.engine.chunker import Chunker, TreeParams
+from vstore.engine.codec import ID_SIZE, ObjectKind, encode, hexid
+from vstore.engine.objects import LRU, ObjectStore, WriteBatch
+from vstore.errors import CorruptObjectError, InvalidArgumentError, ObjectTooLargeError
+
+__all__ = ["EMPTY_ROOT", "Node", "ProllyTree", "Spill"]
+
+Spill = msgspec.msgpack.Ext
+_SPILL_CODE = 1
+_ENTRY_OVERHEAD = 4
+MAX_KEY_SIZE = 4096
+MAX_VALUE_SIZE = 32 * 1024 * 1024
+
+
+def _ext_hook(code: int, data: bytes) -> Spill:
+    return Spill(code, data)
+
+
+class Node:
+    """A decoded tree node (immutable by convention; shared through caches)."""
+
+    __slots__ = ("counts", "id", "keys", "level", "vals")
+
+    def __init__(
+        self,
+        oid: bytes,
+        level: int,
+        keys: list[bytes],
+        vals: list[Any],
+        counts: list[int] | None = None,
+    ) -> None:
+        self.id = oid
+        self.level = level
+        self.keys = keys
+        self.vals = vals
+        self.counts = counts
+
+    @property
+    def count(self) -> int:
+        """Number of records below this node."""
+        return len(self.keys) if self.counts is None else sum(self.counts)
+
+    def entry(self, i: int) -> Any:
+        """The chunker value of entry ``i``: the raw value, or ``(child_id, count)``."""
+        if self.counts is None:
+            return self.vals[i]
+        return (self.vals[i], self.counts[i])
+
+
+def _node_body(level: int, keys: list[bytes], vals: list[Any]) -> bytes:
+    if level == 0:
+        return encode([0, keys, vals])
+    return encode([level, keys, [v[0] for v in vals], [v[1] for v in vals]])
+
+
+EMPTY_BODY = _node_body(0, [], [])
+
+
+def _empty_root() -> bytes:
+    from vstore.engine.codec import hash_bytes
+
+    return hash_bytes(EMPTY_BODY)
+
+
+EMPTY_ROOT = _empty_root()
+
+
+def _entry_size(level: int, key: bytes, value: Any) -> int:
+    if level:
+        return len(key) + ID_SIZE + _ENTRY_OVERHEAD
+    if isinstance(value, bytes):
+        return len(key) + len(value) + _ENTRY_OVERHEAD
+    return len(key) + ID_SIZE + _ENTRY_OVERHEAD
+
+
+class ProllyTree:
+    """Operations on prolly trees stored in an :class:`ObjectStore`.
+
+    Trees are immutable: every write returns a new root id. Writes go to a
+    :class:`WriteBatch` (given, or a private one flushed before returning).
+
+    Args:
+        store: the object store.
+        params: chunking parameters (must be the same for every writer of a store).
+        spill_bytes: values longer than this are stored as their own object.
+        cache_nodes: how many decoded nodes to keep in memory.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        params: TreeParams | None = None,
+        *,
+        spill_bytes: int = 32 * 1024,
+        cache_nodes: int = 65536,
+    ) -> None:
+        self.store = store
+        self.params = params or TreeParams()
+        self.spill_bytes = spill_bytes
+        self._cache = LRU(cache_nodes)
+
+    # -- nodes -------------------------------------------------------------------
+
+    def load(self, oid: bytes) -> Node:
+        """Return the decoded node ``oid`` (verified, cached)."""
+        node: Node | None = self._cache.get(oid)
+        if node is None:
+            node = self._decode(oid, self.store.get(oid, ObjectKind.NODE))
+            self._cache.put(oid, node)
+        return node
+
+    def load_many(self, oids: list[bytes]) -> list[Node]:
+        """Return several nodes in order, fetching the uncached ones in one request."""
+        out: list[Node | None] = [self._cache.get(o) for o in oids]
+        missing = [o for o, n in zip(oids, out, strict=True) if n is None]
+        if missing:
+            bodies = self.store.get_many(missing, ObjectKind.NODE)
+            for i, o in enumerate(oids):
+                if out[i] is None:
+                    node = self._decode(o, bodies[o])
+                    self._cache.put(o, node)
+                    out[i] = node
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _decode(oid: bytes, body: bytes) -> Node:
+        try:
+            raw = msgpack.unpackb(body, raw=False, ext_hook=_ext_hook, strict_map_key=True)
+            level = raw[0]
+            if level == 0 and len(raw) == 3:
+                keys, vals = raw[1], raw[2]
+                if len(keys) != len(vals):
+                    raise ValueError("keys and values differ in length")
+                return Node(oid, 0, keys, vals)
+            if isinstance(level, int) and level > 0 and len(raw) == 4:
+                keys, ids, counts = raw[1], raw[2], raw[3]
+                if not (len(keys) == len(ids) == len(counts)) or not keys:
+                    raise ValueError("malformed internal node")
+                return Node(oid, level, keys, ids, counts)
+            raise ValueError("unknown node layout")
+        except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
+            raise CorruptObjectError(hexid(oid), f"not a valid tree node: {exc}") from exc
+
+    def _make(self, level: int, keys: list[bytes], vals: list[Any], batch: WriteBatch) -> Node:
+        body = _node_body(level, keys, vals)
+        oid = batch.add(ObjectKind.NODE, body)
+        if level == 0:
+            node = Node(oid, 0, keys, vals)
+        else:
+            node = Node(oid, level, keys, [v[0] for v in vals], [v[1] for v in vals])
+        self._cache.put(oid, node)
+        return node
+
+    def _resolve(self, value: Any) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, Spill) and value.code == _SPILL_CODE:
+            return self.store.get(bytes(value.data), ObjectKind.BLOB)
+        raise CorruptObjectError("?", f"unknown leaf value {value!r}")
+
+    def _store_value(self, value: bytes, batch: WriteBatch) -> Any:
+        if len(value) > self.spill_bytes:
+            if len(value) > MAX_VALUE_SIZE:
+                raise ObjectTooLargeError(
+                    f"value of {len(value)} bytes is over the {MAX_VALUE_SIZE}-byte limit"
+                )
+            return Spill(_SPILL_CODE, batch.add(ObjectKind.BLOB, value))
+        return value
+
+    # -- reads -------------------------------------------------------------------
+
+    def count(self, root: bytes) -> int:
+        """Number of records in the tree."""
+        return self.load(root).count
+
+    def get(self, root: bytes, key: bytes) -> bytes | None:
+        """Return the value at ``key``, or ``None``."""
+        node = self.load(root)
+        while node.level:
+            i = bisect_right(node.keys, key) - 1
+            if i < 0:
+                return None
+            node = self.load(node.vals[i])
+        i = bisect_left(node.keys, key)
+        if i < len(node.keys) and node.keys[i] == key:
+            return self._resolve(node.vals[i])
+        return None
+
+    def get_many(self, root: bytes, keys: Iterable[bytes]) -> dict[bytes, bytes]:
+        """Return the values of the keys that exist."""
+        out = {}
+        for k in sorted(set(keys)):
+            v = self.get(root, k)
+            if v is not None:
+                out[k] = v
+        return out
+
+    def items(
+        self,
+        root: bytes,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        resolve: bool = True,
+    ) -> Iterator[tuple[bytes, Any]]:
+        """Yield ``(key, value)`` for ``start <= key < end`` in key order.
+
+        Args:
+            root: the tree.
+            start: first key (inclusive); None for the beginning.
+            end: last key (exclusive); None for the end.
+            resolve: return spilled values as bytes (otherwise as stored).
+        """
+        yield from self._walk(self.load(root), start, end, resolve)
+
+    def _walk(
+        self, node: Node, start: bytes | None, end: bytes | None, resolve: bool
+    ) -> Iterator[tuple[bytes, Any]]:
+        keys = node.keys
+        if node.level == 0:
+            i = 0 if start is None else bisect_left(keys, start)
+            j = len(keys) if end is None else bisect_left(keys, end)
+            vals = node.vals
+            for x in range(i, j):
+                v = vals[x]
+                yield keys[x], (v if not resolve or type(v) is bytes else self._resolve(v))
+            return
+        i = 0 if start is None else max(bisect_right(keys, start) - 1, 0)
+        j = len(keys) if end is None else bisect_left(keys, end)
+        # Fetch children in groups: one backend round trip per group, not per node.
+        step = 64
+        for g in range(i, j, step):
+            for child in self.load_many(node.vals[g : min(g + step, j)]):
+                yield from self._walk(child, start, end, resolve)
+
+    def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Yield the entries whose key starts with ``prefix``."""
+        return self.items(root, prefix, _prefix_end(prefix))
+
+    # -- writes ------------------------------------------------------------------
+
+    def build(
+        self, items: Iterable[tuple[bytes, bytes]], batch: WriteBatch | None = None
+    ) -> bytes:
+        """Build a tree from ``(key, value)`` pairs in strictly increasing key order.
+
+        Memory stays bounded: nodes are written as they fill.
+
+        Returns:
+            The root id.
+
+        Raises:
+            InvalidArgumentError: keys out of order, duplicated, or not bytes.
+        """
+        own = batch is None
+        b = batch if batch is not None else self.store.batch()
+        builder = _Builder(self, b)
+        prev: bytes | None = None
+        for key, value in items:
+            _check_entry(key, value)
+            if prev is not None and key <= prev:
+                raise InvalidArgumentError(
+                    f"build needs strictly increasing keys: {key!r} after {prev!r}"
+                )
+            prev = key
+            v = self._store_value(value, b)
+            builder.add(key, v)
+        root = builder.finish()
+        if own:
+            b.flush()
+        return root
+
+    def apply(
+        self,
+        root: bytes,
+        edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
+        batch: WriteBatch | None = None,
+    ) -> bytes:
+        """Apply upserts (``key -> value``) and deletes (``key -> None``).
+
+        Only the nodes on the paths of the edited keys are rewritten; an edit
+        that changes nothing writes nothing.
+
+        Returns:
+            The new root id.
+
+        Raises:
+            InvalidArgumentError: a key is given twice or is not bytes.
+        """
+        own = batch is None
+        b = batch if batch is not None else self.store.batch()
+        seq = _sorted_edits(edits)
+        prepared = []
+        for k, v in seq:
+            prepared.append((k, None if v is None else self._store_value(v, b)))
+        new_root = _Applier(self, b).run(root, prepared)
+        if own:
+            b.flush()
+        return new_root
+
+
+def _check_entry(key: Any, value: Any) -> None:
+    if type(key) is not bytes:
+        raise InvalidArgumentError(f"tree keys are bytes, not {type(key).__name__}")
+    if len(key) > MAX_KEY_SIZE:
+        raise ObjectTooLargeError(f"key of {len(key)} bytes is over the {MAX_KEY_SIZE}-byte limit")
+    if value is not None and type(value) is not bytes:
+        raise InvalidArgumentError(f"tree values are bytes, not {type(value).__name__}")
+
+
+def _sorted_edits(
+    edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
+) -> list[tuple[bytes, bytes | None]]:
+    pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
+    for k, v in pairs:
+        _check_entry(k, v)
+    pairs.sort(key=lambda kv: kv[0])
+    for a, b in itertools.pairwise(pairs):
+        if a[0] == b[0]:
+            raise InvalidArgumentError(f"key {a[0]!r} is edited twice in one batch")
+    return pairs
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    p = bytearray(prefix)
+    while p and p[-1] == 0xFF:
+        p.pop()
+    if not p:
+        return None
+    p[-1] += 1
+    return bytes(p)
+
+
+class _Builder:
+    """Streams sorted entries into nodes, level by level."""
+
+    def __init__(self, tree: ProllyTree, batch: WriteBatch) -> None:
+        self.tree = tree
+        self.batch = batch
+        self.levels: list[Chunker] = []
+        self.emitted: list[int] = []
+        self._level(0)
+
+    def _level(self, level: int) -> Chunker:
+        while len(self.levels) <= level:
+            lvl = len(self.levels)
+            self.levels.append(Chunker(lvl, self.tree.params, functools.partial(self._emit, lvl)))
+            self.emitted.append(0)
+        return self.levels[level]
+
+    def _emit(self, level: int, keys: list[bytes], vals: list[Any]) -> None:
+        node = self.tree._make(level, keys, vals, self.batch)
+        self.emitted[level] += 1
+        self._level(level + 1).add(keys[0], (node.id, node.count), _entry_size(1, keys[0], None))
+
+    def add(self, key: bytes, value: Any) -> None:
+        self.levels[0].add(key, value, _entry_size(0, key, value))
+
+    def finish(self) -> bytes:
+        return _finish(self.tree, self.batch, self.levels, self.emitted)
+
+
+def _finish(
+    tree: ProllyTree, batch: WriteBatch, levels: list[Chunker], emitted: list[int]
+) -> bytes:
+    """Close every level bottom-up; the first level that made exactly one node is the root."""
+    level = 0
+    while True:
+        ch = levels[level]
+        top = level + 1 >= len(levels)
+        if top and emitted[level] == 0:
+            if level == 0:
+                return tree._make(0, ch.keys, ch.vals, batch).id
+            if len(ch.keys) == 1:
+                child_id: bytes = ch.vals[0][0]
+                return child_id
+            return tree._make(level, ch.keys, ch.vals, batch).id
+        ch.cut()
+        level += 1
+
+
+class _Applier:
+    """Applies sorted edits level by level, rewriting only the touched nodes."""
+
+    def __init__(self, tree: ProllyTree, batch: WriteBatch) -> None:
+        self.tree = tree
+        self.batch = batch
+
+    def run(self, root: bytes, edits: list[tuple[bytes, Any]]) -> bytes:
+        top = self.tree.load(root)
+        level = 0
+        while edits:
+            new_nodes, parent_edits, changed = self._level(top, level, edits)
+            if not changed:
+                return root
+            if level == top.level:
+                return self._grow(level, new_nodes)
+            edits = parent_edits
+            level += 1
+        return root
+
+    def _collector(self, level: int, out: list[Node]) -> Callable[[list[bytes], list[Any]], None]:
+        def emit(keys: list[bytes], vals: list[Any]) -> None:
+            out.append(self.tree._make(level, keys, vals, self.batch))
+
+        return emit
+
+    def _grow(self, level: int, nodes: list[Node]) -> bytes:
+        """Make the new top of the tree from the nodes of the old root's level."""
+        tree = self.tree
+        while True:
+            if not nodes:
+                return self.tree._make(0, [], [], self.batch).id
+            if len(nodes) == 1:
+                node = nodes[0]
+                # A level with one node is the top; drop single-entry internal roots.
+                while node.level and len(node.keys) == 1:
+                    node = tree.load(node.vals[0])
+                return node.id
+            out: list[Node] = []
+            ch = Chunker(level + 1, tree.params, self._collector(level + 1, out))
+            for n in nodes:
+                ch.add(n.keys[0], (n.id, n.count), _entry_size(1, n.keys[0], None))
+            ch.cut()
+            nodes = out
+            level += 1
+
+    def _level(
+        self, top: Node, level: int, edits: list[tuple[bytes, Any]]
+    ) -> tuple[list[Node], list[tuple[bytes, Any]], bool]:
+        """Re-chunk the nodes of ``level`` that ``edits`` touch.
+
+        Returns:
+            The new nodes (all of them when ``level`` is the top level), the edits
+            this makes to the level above, and whether anything changed.
+        """
+        tree = self.tree
+        made: list[Node] = []
+        ch = Chunker(level, tree.params, self._collector(level, made))
+        parent_edits: list[tuple[bytes, Any]] = []
+        changed = False
+        i, n = 0, len(edits)
+        while i < n:
+            path = _seek(tree, top, level, edits[i][0])
+            node = path[-1]
+            nxt = _next_key(path)
+            j = _edits_before(edits, i, nxt)
+            entries = _merge(node, edits[i:j])
+            if entries is None:  # nothing in this node actually changes
+                i = j
+                continue
+            changed = True
+            old_firsts = []
+            made.clear()
+            while True:
+                if node.keys:
+                    old_firsts.append(node.keys[0])
+                i = j
+                for k, v in entries:
+                    ch.add(k, v, _entry_size(level, k, v))
+                if nxt is None:
+                    ch.cut()
+                    break
+                if not ch.pending:
+                    break  # the new boundaries meet an old one: the rest is unchanged
+                _advance(tree, path, level)
+                node = path[-1]
+                nxt = _next_key(path)
+                j = _edits_before(edits, i, nxt)
+                merged = _merge(node, edits[i:j])
+                entries = merged if merged is not None else _entries(node)
+            region = dict.fromkeys(old_firsts)
+            for m in made:
+                region[m.keys[0]] = (m.id, m.count)
+            parent_edits.extend(sorted(region.items(), key=lambda kv: kv[0]))
+            if level == top.level:
+                return list(made), [], True
+        if level == top.level:
+            return [top], [], changed
+        return [], parent_edits, changed
+
+
+def _entries(node: Node) -> list[tuple[bytes, Any]]:
+    if node.counts is None:
+        return list(zip(node.keys, node.vals, strict=True))
+    return list(zip(node.keys, zip(node.vals, node.counts, strict=True), strict=True))
+
+
+def _merge(node: Node, edits: list[tuple[bytes, Any]]) -> list[tuple[bytes, Any]] | None:
+    """Merge a node's entries with edits; None if no edit changes anything."""
+    keys = node.keys
+    out: list[tuple[bytes, Any]] = []
+    changed = False
+    pos = 0
+    for k, v in edits:
+        x = bisect_left(keys, k, pos)
+        for y in range(pos, x):
+            out.append((keys[y], node.entry(y)))
+        pos = x
+        if x < len(keys) and keys[x] == k:
+            if v is None:
+                changed = True
+            elif v != node.entry(x):
+                changed = True
+                out.append((k, v))
+            else:
+                out.append((k, v))
+            pos = x + 1
+        elif v is not None:
+            changed = True
+            out.append((k, v))
+    if not changed:
+        return None
+    for y in range(pos, len(keys)):
+        out.append((keys[y], node.entry(y)))
+    return out
+
+
+def _edits_before(edits: list[tuple[bytes, Any]], i: int, bound: bytes | None) -> int:
+    if bound is None:
+        return len(edits)
+    j = i
+    while j < len(edits) and edits[j][0] < bound:
+        j += 1
+    return j
+
+
+def _seek(tree: ProllyTree, top: Node, level: int, key: bytes) -> list[Any]:
+    """Path from the root to the node of ``level`` whose range holds ``key``.
+
+    The path alternates: ``[root, idx, child, idx, ..., node]``.
+    """
+    path: list[Any] = []
+    node = top
+    while node.level > level:
+        i = max(bisect_right(node.keys, key) - 1, 0)
+        path += [node, i]
+        node = tree.load(node.vals[i])
+    path.append(node)
+    return path
+
+
+def _next_key(path: list[Any]) -> bytes | None:
+    """First key of the node after ``path[-1]`` on the same level, or None at the end."""
+    for d in range(len(path) - 3, -1, -2):
+        parent, i = path[d], path[d + 1]
+        if i + 1 < len(parent.keys):
+            k: bytes = parent.keys[i + 1]
+            return k
+    return None
+
+
+def _advance(tree: ProllyTree, path: list[Any], level: int) -> None:
+    """Move ``path`` to the next node on the same level (the caller knows there is one)."""
+    for d in range(len(path) - 3, -1, -2):
+        parent, i = path[d], path[d + 1]
+        if i + 1 < len(parent.keys):
+            del path[d + 1 :]
+            path.append(i + 1)
+            node = tree.load(parent.vals[i + 1])
+            while node.level > level:
+                path += [node, 0]
+                node = tree.load(node.vals[0])
+            path.append(node)
+            return
+    raise AssertionError("no next node")
