@@ -66,3 +66,17 @@ def test_lmdb_handles_share_one_environment(tmp_path: Path) -> None:
     a.close()
     assert b.read_key("k") == b"1"
     b.close()
+
+
+def test_storage_failures_surface_as_backend_errors(tmp_path: Path) -> None:
+    from vstore.engine.codec import ObjectKind, pack_object
+    from vstore.errors import BackendError
+
+    b = open_backend(f"file://{tmp_path}/store")
+    oid, data = pack_object(ObjectKind.BLOB, b"payload")
+    # A file where the object's fan-out directory should be: the write cannot succeed.
+    (tmp_path / "store" / "objects" / oid.hex()[:2]).write_bytes(b"in the way")
+    with pytest.raises(BackendError, match="put_objects failed") as err:
+        b.put_objects({oid: data})
+    assert str(tmp_path) in str(err.value)
+    assert isinstance(err.value, OSError)

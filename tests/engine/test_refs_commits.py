@@ -109,7 +109,7 @@ def test_commits_and_ancestry(repo: Repository) -> None:
     m = repo.commit(t2, parents=[c2.id, side.id], message="merge")
     read = repo.read_commit(c1.id)
     assert (read.tree, read.message, read.meta, read.parents) == (t1, "first", {"who": "me"}, ())
-    assert [c.message for c in repo.log(m.id)][0] == "merge"
+    assert next(iter(repo.log(m.id))).message == "merge"
     assert sorted(c.message for c in repo.log(m.id)) == ["first", "merge", "second", "side"]
 
 

@@ -3,7 +3,7 @@
 An object is a kind and a body. Its id is the blake3-256 of the canonical,
 uncompressed body, so the same content has the same id on every backend. The
 stored form is a 10-byte header (magic ``VSO``, format version, kind, body
-codec, CRC-32 of the payload) followed by the body, zstd-compressed when that
+codec, CRC-32 of those fields and the payload) followed by the body, zstd-compressed when that
 saves space. The id check catches any change to the content; the CRC also
 catches damage that a decompressor would silently absorb, so every flipped
 byte of a stored object is reported.
@@ -169,12 +169,14 @@ def pack_object(kind: ObjectKind, body: bytes) -> tuple[bytes, bytes]:
         z = _zstd_c().compress(body)
         if len(z) <= len(body) * (1 - _MIN_SAVING):
             codec, payload = _ZSTD, z
-    header = MAGIC + bytes((FORMAT_VERSION, int(kind), codec)) + _crc(payload)
-    return oid, header + payload
+    fields = bytes((FORMAT_VERSION, int(kind), codec))
+    return oid, MAGIC + fields + _crc(fields, payload) + payload
 
 
-def _crc(payload: bytes | memoryview) -> bytes:
-    return zlib.crc32(payload).to_bytes(4, "big")
+def _crc(fields: bytes | memoryview, payload: bytes | memoryview) -> bytes:
+    # The CRC covers the kind and codec bytes too: the id only covers the body, and a
+    # flipped kind would otherwise make a commit read as a childless blob.
+    return zlib.crc32(payload, zlib.crc32(fields)).to_bytes(4, "big")
 
 
 def peek_kind(object_id: bytes, stored: bytes) -> ObjectKind:
@@ -212,7 +214,7 @@ def unpack_object(
     kind = peek_kind(object_id, stored)
     codec = stored[5]
     payload = memoryview(stored)[HEADER_SIZE:]
-    if _crc(payload) != stored[6:HEADER_SIZE]:
+    if _crc(memoryview(stored)[3:6], payload) != stored[6:HEADER_SIZE]:
         raise CorruptObjectError(hexid(object_id), "stored bytes fail their checksum")
     if codec == _RAW:
         body = bytes(payload)

@@ -88,9 +88,7 @@ class ObjectStore:
             MissingObjectError: no such object.
             CorruptObjectError: the bytes are damaged, or of another kind than ``kind``.
         """
-        stored = self._unflushed(object_id) or self.backend.get_object(object_id)
-        if stored is None:
-            raise MissingObjectError(hexid(object_id))
+        stored = self._read(object_id)
         return self._check(object_id, stored, kind)
 
     def get_many(
@@ -105,7 +103,9 @@ class ObjectStore:
         found = self.backend.get_objects(ids)
         out = {}
         for oid in ids:
-            stored = found.get(oid) or self._unflushed(oid)
+            stored = found.get(oid)
+            if stored is None:
+                stored = self._unflushed(oid)
             if stored is None:
                 raise MissingObjectError(hexid(oid))
             out[oid] = self._check(oid, stored, kind)
@@ -120,10 +120,15 @@ class ObjectStore:
 
     def get_kind(self, object_id: bytes) -> tuple[ObjectKind, bytes]:
         """Return ``(kind, body)`` of an object whose kind is not known in advance."""
-        stored = self._unflushed(object_id) or self.backend.get_object(object_id)
+        return unpack_object(object_id, self._read(object_id))
+
+    def _read(self, object_id: bytes) -> bytes:
+        stored = self._unflushed(object_id)
+        if stored is None:
+            stored = self.backend.get_object(object_id)
         if stored is None:
             raise MissingObjectError(hexid(object_id))
-        return unpack_object(object_id, stored)
+        return stored
 
     def put(self, kind: ObjectKind, body: bytes) -> bytes:
         """Store one object now and return its id."""

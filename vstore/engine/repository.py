@@ -14,8 +14,8 @@ from vstore.engine.commits import Commit, ancestors, parse_commit, read_commit, 
 from vstore.engine.diff import Collision, MergeResult, diff, merge
 from vstore.engine.objects import ObjectStore, WriteBatch
 from vstore.engine.refs import RefEntry, RefStore
-from vstore.engine.tree import ProllyTree, Spill
-from vstore.errors import BackendError, CorruptObjectError, VStoreError
+from vstore.engine.tree import EMPTY_ROOT, ProllyTree, Spill
+from vstore.errors import BackendError, CorruptObjectError, MissingObjectError, VStoreError
 
 __all__ = ["GcReport", "Repository", "VerifyReport", "open_backend", "open_repository"]
 
@@ -219,37 +219,46 @@ class Repository:
     def _walk(
         self, roots: Iterable[bytes], on_error: Callable[[bytes, VStoreError], None]
     ) -> set[bytes]:
-        """Visit every object reachable from ``roots``, verifying each; return their ids."""
-        seen: set[bytes] = set()
-        todo = [r for r in roots]
+        """Visit every object reachable from ``roots``, verifying each; return their ids.
+
+        Each object must have the kind its parent implies (refs name commits, commits
+        name a tree and commits, nodes name nodes or blobs); anything else is corrupt.
+        """
+        seen: set[bytes] = {EMPTY_ROOT}  # needs no stored object
+        todo: list[tuple[bytes, ObjectKind | None]] = [(r, None) for r in roots]
         while todo:
-            chunk = [o for o in dict.fromkeys(todo[-_WALK_CHUNK:]) if o not in seen]
+            chunk = [(o, k) for o, k in dict(todo[-_WALK_CHUNK:]).items() if o not in seen]
             del todo[-_WALK_CHUNK:]
-            found = self.backend.get_objects(chunk)
-            for oid in chunk:
+            found = self.backend.get_objects([o for o, _ in chunk])
+            for oid, expected in chunk:
                 seen.add(oid)
                 stored = found.get(oid)
                 if stored is None:
-                    from vstore.errors import MissingObjectError
-
                     on_error(oid, MissingObjectError(hexid(oid)))
                     continue
                 try:
                     kind, body = unpack_object(oid, stored)
-                    todo.extend(c for c in self._children(oid, kind, body) if c not in seen)
+                    if expected is not None and kind != expected:
+                        raise CorruptObjectError(
+                            hexid(oid), f"is a {kind.name} where a {expected.name} belongs"
+                        )
+                    todo.extend(c for c in self._children(oid, kind, body) if c[0] not in seen)
                 except CorruptObjectError as exc:
                     on_error(oid, exc)
         return seen
 
-    def _children(self, oid: bytes, kind: ObjectKind, body: bytes) -> list[bytes]:
+    def _children(
+        self, oid: bytes, kind: ObjectKind, body: bytes
+    ) -> list[tuple[bytes, ObjectKind | None]]:
         if kind == ObjectKind.COMMIT:
             c = parse_commit(oid, body)
-            return [c.tree, *c.parents, *c.links]
+            return [(c.tree, ObjectKind.NODE), *((p, ObjectKind.COMMIT) for p in c.parents),
+                    *((link, None) for link in c.links)]
         if kind == ObjectKind.NODE:
             node = self.tree._decode(oid, body)
             if node.level:
-                return list(node.vals)
-            return [bytes(v.data) for v in node.vals if isinstance(v, Spill)]
+                return [(child, ObjectKind.NODE) for child in node.vals]
+            return [(bytes(v.data), ObjectKind.BLOB) for v in node.vals if isinstance(v, Spill)]
         return []
 
     def verify(self, log_retention: float = 7 * DAY) -> VerifyReport:

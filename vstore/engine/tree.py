@@ -132,13 +132,18 @@ class ProllyTree:
         """Return the decoded node ``oid`` (verified, cached)."""
         node: Node | None = self._cache.get(oid)
         if node is None:
+            if oid == EMPTY_ROOT:
+                # The empty tree needs no stored object: every store "has" it.
+                return Node(EMPTY_ROOT, 0, [], [])
             node = self._decode(oid, self.store.get(oid, ObjectKind.NODE))
             self._cache.put(oid, node)
         return node
 
     def load_many(self, oids: list[bytes]) -> list[Node]:
         """Return several nodes in order, fetching the uncached ones in one request."""
-        out: list[Node | None] = [self._cache.get(o) for o in oids]
+        out: list[Node | None] = [
+            self._cache.get(o) if o != EMPTY_ROOT else self.load(o) for o in oids
+        ]
         missing = [o for o, n in zip(oids, out, strict=True) if n is None]
         if missing:
             bodies = self.store.get_many(missing, ObjectKind.NODE)

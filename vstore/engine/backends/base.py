@@ -14,12 +14,14 @@ Backends never decode what they store; the object store above them verifies ids.
 
 from __future__ import annotations
 
+import functools
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
-from vstore.errors import InvalidArgumentError
+from vstore.errors import BackendError, InvalidArgumentError, VStoreError
 
 __all__ = ["Backend", "check_key"]
 
@@ -40,8 +42,38 @@ def check_key(key: str) -> str:
     return key
 
 
+_TYPED = (
+    "get_objects", "get_object", "put_objects", "has_objects", "delete_objects",
+    "read_key", "create_key", "write_key", "list_keys", "delete_key",
+)
+
+
+def _typed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def call(self: Backend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except VStoreError:
+            raise
+        except OSError as exc:
+            raise BackendError(f"{self.url}: {name} failed: {exc}") from exc
+
+    return call
+
+
 class Backend(ABC):
-    """Abstract storage backend. Subclasses set the capability flags truthfully."""
+    """Abstract storage backend. Subclasses set the capability flags truthfully.
+
+    Any ``OSError`` a subclass lets escape from a storage method reaches callers
+    as :class:`~vstore.errors.BackendError` naming the store and the operation.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _TYPED:
+            fn = cls.__dict__.get(name)
+            if fn is not None:
+                setattr(cls, name, _typed(name, fn))
 
     #: objects can be deleted (gc)
     supports_deletes: bool = True

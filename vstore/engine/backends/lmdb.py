@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
@@ -102,8 +103,14 @@ def _acquire_env(path: str) -> _Env:
     real = os.path.realpath(path)
     with _envs_lock:
         env = _envs.get(real)
-        if env is None or env.pid != os.getpid():
-            # After fork the inherited handle must be abandoned, not closed or used.
+        if env is not None and env.pid != os.getpid():
+            # Inherited through fork: LMDB forbids using it here, and py-lmdb refuses a
+            # second open while it is registered. Closing it in the child releases only
+            # the child's copies (fcntl locks and reader slots belong to the parent).
+            with contextlib.suppress(lmdb.Error):
+                env.env.close()
+            env = None
+        if env is None:
             env = _envs[real] = _Env(real)
         env.refs += 1
         return env

@@ -1,0 +1,189 @@
+"""Hypothesis properties of the record form: round trips, canonical bytes, safe decoding."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vstore.errors import FormatError, ObjectTooLargeError
+from vstore.model import (
+    Annotation,
+    FrameGroup,
+    SingleFrame,
+    decode_record,
+    derive_frame_id,
+    encode_record,
+    frame_to_record,
+    project,
+    record_to_frame,
+    validate_record,
+)
+
+# Example counts come from the active profile (tests/conftest.py: ci, or deep).
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+keys = st.text(st.characters(exclude_characters="$.", exclude_categories=["Cs"]),
+               max_size=6)
+scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+           | st.floats(allow_nan=False) | st.text(max_size=8) | st.binary(max_size=6))
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(keys, inner, max_size=3), max_leaves=8)
+metadata = st.dictionaries(keys, values, max_size=4)
+uris = st.builds("s3://bucket/{}.jpg".format, st.text("abcdef0123/", min_size=1, max_size=12))
+small_ints = st.integers(0, 10_000)
+coords = st.floats(-1e6, 1e6, allow_nan=False)
+labels = st.lists(st.text(min_size=1, max_size=6), max_size=3)
+
+
+@st.composite
+def annotation_kwargs(draw: st.DrawFn) -> dict[str, Any]:
+    shape = draw(st.sampled_from(["box", "poly", "ellipse", "keypoints", "mask", "labels"]))
+    kwargs: dict[str, Any] = {"labels": draw(labels) or ["x"]}
+    if shape == "box":
+        kwargs["box2d_xywh"] = [draw(coords), draw(coords), draw(small_ints), draw(small_ints)]
+    elif shape == "poly":
+        kwargs["poly2d_xy"] = draw(st.lists(st.tuples(coords, coords), min_size=3, max_size=5))
+    elif shape == "ellipse":
+        kwargs["ellipse2d_xyrrt"] = draw(st.lists(coords, min_size=5, max_size=5))
+    elif shape == "keypoints":
+        kwargs["keypoints"] = draw(st.lists(coords, min_size=1, max_size=3).map(lambda c: c * 2))
+    elif shape == "mask":
+        kwargs["mask_rgb"] = draw(st.lists(st.integers(0, 255), min_size=3, max_size=3))
+    kwargs["confidence"] = draw(st.none() | st.floats(0, 1))
+    kwargs["metadata"] = draw(st.none() | metadata)
+    kwargs["id"] = draw(st.none() | st.text(min_size=1, max_size=5))
+    return kwargs
+
+
+@st.composite
+def single_frames(draw: st.DrawFn) -> SingleFrame:
+    frame = SingleFrame(
+        id=draw(st.none() | st.text(min_size=1, max_size=10)),
+        source=draw(uris),
+        width=draw(st.none() | small_ints),
+        height=draw(st.none() | small_ints),
+        timestamp=draw(st.none() | small_ints),
+        size=draw(st.none() | small_ints),
+        hash=draw(st.none() | st.text(min_size=1, max_size=8)),
+        preview_uri=draw(st.none() | uris),
+        metadata=draw(metadata),
+        masks_source=draw(st.none() | st.lists(uris, max_size=2)),
+        context_id=draw(st.none() | st.text(min_size=1, max_size=8)),
+        content_type=draw(st.none() | st.sampled_from(["image/jpeg", "video/mp4"])),
+    )
+    for kwargs in draw(st.lists(annotation_kwargs(), max_size=3)):
+        frame.add_annotation(**kwargs)
+    return frame
+
+
+@st.composite
+def frame_groups(draw: st.DrawFn) -> FrameGroup:
+    names = draw(st.lists(st.text("abcxyz", min_size=1, max_size=4), min_size=2, max_size=3,
+                          unique=True))
+    group = FrameGroup({n: draw(single_frames()) for n in names},
+                       id=draw(st.none() | st.text(min_size=1, max_size=8)))
+    group.metadata.update({k: v for k, v in draw(metadata).items() if k not in names})
+    for _ in range(draw(st.integers(0, 2))):
+        members = draw(st.none() | st.lists(st.sampled_from(names), min_size=1, unique=True))
+        group.add_annotation(labels=draw(labels), frame_ids=members)
+    if draw(st.booleans()):
+        group.add_global_annotation(Annotation(labels=draw(labels), confidence=1.0))
+    return group
+
+
+frames = single_frames() | frame_groups()
+
+
+def shuffled(value: Any, rng: random.Random) -> Any:
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {k: shuffled(v, rng) for k, v in items}
+    if isinstance(value, list):
+        return [shuffled(v, rng) for v in value]
+    return value
+
+
+@SETTINGS
+@given(frames)
+def test_frame_record_frame_keeps_everything(frame: SingleFrame | FrameGroup) -> None:
+    record = frame_to_record(frame)
+    back = record_to_frame(record)
+    assert type(back) is type(frame)
+    assert back == frame
+    assert frame_to_record(back) == record
+    assert back.id == frame.id and back.context_id == frame.context_id
+    assert back.metadata == frame.metadata
+
+
+@SETTINGS
+@given(frames)
+def test_record_bytes_record_is_identity(frame: SingleFrame | FrameGroup) -> None:
+    record = frame_to_record(frame)
+    data = encode_record(record)
+    decoded = decode_record(data)
+    assert decoded == record
+    assert encode_record(decoded) == data
+
+
+@SETTINGS
+@given(frames, st.randoms(use_true_random=False))
+def test_encoding_ignores_insertion_order(frame: SingleFrame | FrameGroup,
+                                          rng: random.Random) -> None:
+    record = frame_to_record(frame)
+    assert encode_record(shuffled(record, rng)) == encode_record(record)
+
+
+@SETTINGS
+@given(frames)
+def test_every_record_passes_the_schema(frame: SingleFrame | FrameGroup) -> None:
+    record = frame_to_record(frame)
+    assert validate_record(record) is record
+
+
+@SETTINGS
+@given(frames, st.lists(st.sampled_from(["id", "sources", "rois", "meta", "context_id",
+                                         "timestamp"]), unique=True))
+def test_projecting_top_level_fields_is_a_sub_dict(frame: SingleFrame | FrameGroup,
+                                                   fields: list[str]) -> None:
+    record = frame_to_record(frame)
+    assert project(record, fields) == {k: record[k] for k in fields}
+
+
+@SETTINGS
+@given(st.lists(uris, min_size=1, max_size=4), st.randoms(use_true_random=False))
+def test_derived_id_depends_only_on_the_set_of_uris(items: list[str],
+                                                    rng: random.Random) -> None:
+    other = list(items)
+    rng.shuffle(other)
+    frame_id = derive_frame_id(items)
+    assert frame_id == derive_frame_id(other)
+    assert len(frame_id) == 32 and int(frame_id, 16) >= 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_only_raise_format_error(data: bytes) -> None:
+    try:
+        record = decode_record(data)
+    except (FormatError, ObjectTooLargeError):
+        return
+    record_to_frame(record)
+
+
+@SETTINGS
+@given(single_frames(), st.data())
+def test_mutated_records_decode_or_raise_format_error(frame: SingleFrame,
+                                                      data: st.DataObject) -> None:
+    encoded = bytearray(encode_record(frame_to_record(frame)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(encoded) - 1))
+        encoded[at] = data.draw(st.integers(0, 255))
+    try:
+        record = decode_record(bytes(encoded))
+    except FormatError:
+        return
+    record_to_frame(record)

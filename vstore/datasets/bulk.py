@@ -1,0 +1,222 @@
+"""BulkContext: buffered frame writes, flushed as one tree update and one ref append."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from vstore.errors import InvalidArgumentError, NotFoundError
+from vstore.model import (
+    FrameGroup,
+    SingleFrame,
+    decode_record,
+    encode_record,
+    frame_key,
+    frame_to_record,
+)
+
+if TYPE_CHECKING:
+    from vstore.datasets.version import DatasetVersion
+
+__all__ = ["BulkContext", "Op", "deep_merge", "frame_id_of"]
+
+log = logging.getLogger("vstore.datasets")
+
+# An op on one frame: ("set", record) overwrites, ("merge", record) merges into the
+# stored frame, ("del", None) deletes.
+Op = tuple[str, dict[str, Any] | None]
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into a copy of ``base``: dicts merge, everything else replaces.
+
+    A field absent from ``update`` is kept, so an update cannot remove a field.
+    """
+    out = dict(base)
+    for k, v in update.items():
+        old = out.get(k)
+        out[k] = deep_merge(old, v) if isinstance(old, dict) and isinstance(v, dict) else v
+    return out
+
+
+def frame_id_of(frame: object) -> str:
+    """The id of a frame given as a frame object, a record dict or an id string."""
+    if isinstance(frame, str):
+        frame_key(frame)
+        return frame
+    if isinstance(frame, (SingleFrame, FrameGroup)):
+        fid = frame.id
+        if fid is None:
+            fid = frame_to_record(frame)["id"]
+        return str(fid)
+    if isinstance(frame, dict) and isinstance(frame.get("id"), str):
+        return str(frame["id"])
+    raise InvalidArgumentError(
+        f"a frame is a SingleFrame, a FrameGroup, a frame dict or an id, not {type(frame).__name__}"
+    )
+
+
+def _drop_fields(record: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    out = dict(record)
+    for path in fields:
+        head, _, rest = path.partition(".")
+        if head == "id":
+            continue  # the id addresses the frame; it is never dropped
+        if not rest:
+            out.pop(head, None)
+        elif isinstance(out.get(head), dict):
+            out[head] = _drop_fields(out[head], [rest])
+    return out
+
+
+def resolve_ops(ops: dict[bytes, Op], stored: dict[bytes, bytes]) -> dict[bytes, bytes | None]:
+    """Turn queued ops into tree edits, merging updates into the stored records.
+
+    Raises:
+        NotFoundError: an update names frames the version does not hold.
+    """
+    missing = [k for k, (kind, _) in ops.items() if kind == "merge" and k not in stored]
+    if missing:
+        shown = ", ".join(k.decode() for k in missing[:5])
+        raise NotFoundError(
+            f"cannot update {len(missing)} frame(s) that are not in the version: {shown}; "
+            "use add_frames to add new frames"
+        )
+    edits: dict[bytes, bytes | None] = {}
+    for key, (kind, record) in ops.items():
+        if kind == "del":
+            edits[key] = None
+        elif kind == "set":
+            assert record is not None
+            edits[key] = encode_record(record)
+        else:
+            assert record is not None
+            merged = deep_merge(decode_record(stored[key], validate=False), record)
+            edits[key] = encode_record(merged)
+    return edits
+
+
+def check_threshold(flush_threshold: object) -> None:
+    """Refuse a flush threshold that is not a positive int (or None)."""
+    if flush_threshold is not None and (
+        not isinstance(flush_threshold, int) or flush_threshold < 1
+    ):
+        raise InvalidArgumentError(
+            f"flush_threshold must be a positive int, got {flush_threshold!r}"
+        )
+
+
+class BulkContext:
+    """Collects frame adds, updates and deletes and writes them in bulk.
+
+    It flushes every ``flush_threshold`` operations and when the ``with`` block
+    exits. A flush is one ordered tree update and one ref append, so it is
+    all-or-nothing and safe against concurrent writers of the same draft.
+    Get it from :meth:`DatasetVersion.get_bulk_context`.
+    """
+
+    def __init__(
+        self,
+        version: DatasetVersion,
+        flush_threshold: int | None = None,
+        log: logging.Logger | None = None,
+        refresh_version_stats: bool = True,
+        allow_update: bool = False,
+    ) -> None:
+        check_threshold(flush_threshold)
+        self.version = version
+        self.flush_threshold = flush_threshold
+        self.log = log or globals()["log"]
+        self.refresh_version_stats = refresh_version_stats
+        self.allow_update = allow_update
+        self._ops: dict[bytes, Op] = {}
+        self._count = 0
+        self._lock = threading.RLock()
+
+    def _queue(self, key: bytes, op: Op) -> None:
+        with self._lock:
+            prev = self._ops.get(key)
+            if op[0] == "merge" and prev is not None:
+                # Merging into something queued in this same context.
+                assert op[1] is not None
+                if prev[0] == "del":
+                    op = ("set", op[1])
+                else:
+                    assert prev[1] is not None and op[1] is not None
+                    op = (prev[0], deep_merge(prev[1], op[1]))
+            self._ops[key] = op
+            self._count += 1
+            full = self.flush_threshold is not None and self._count >= self.flush_threshold
+        if full:
+            self.flush()
+
+    def add_frame(
+        self, frame: SingleFrame | FrameGroup, warn_on_duplicate_frames: bool = False
+    ) -> None:
+        """Queue a frame; an existing frame with its id is overwritten.
+
+        Raises:
+            InvalidArgumentError, UsageError: the frame is not valid (nothing is queued).
+        """
+        record = frame_to_record(frame)
+        key = frame_key(record["id"])
+        if warn_on_duplicate_frames and key in self._ops:
+            warnings.warn(
+                f"frame {record['id']} was already added in this bulk context", stacklevel=2
+            )
+        self._queue(key, ("set", record))
+
+    def update_frame(self, frame: SingleFrame | FrameGroup) -> None:
+        """Queue an update: merged into the stored frame if ``allow_update``, else an add."""
+        record = frame_to_record(frame)
+        key = frame_key(record["id"])
+        self._queue(key, ("merge" if self.allow_update else "set", record))
+
+    def delete_frame(self, frame: SingleFrame | FrameGroup | str) -> None:
+        """Queue the deletion of a frame (by object or id)."""
+        self._queue(frame_key(frame_id_of(frame)), ("del", None))
+
+    @property
+    def pending(self) -> int:
+        """Operations queued and not yet flushed."""
+        return len(self._ops)
+
+    def flush(self) -> None:
+        """Write every queued operation now (one atomic version update)."""
+        with self._lock:
+            ops, self._ops, self._count = self._ops, {}, 0
+        if not ops:
+            return
+        try:
+            self.version._write_ops(ops)
+        except BaseException:
+            with self._lock:  # keep them queued: a retry of flush() loses nothing
+                ops.update(self._ops)
+                self._ops = ops
+            raise
+        self.log.debug("flushed %d frame operations into %s", len(ops), self.version.version_id)
+        if self.refresh_version_stats:
+            self.version.commit_version()
+
+    def __enter__(self) -> BulkContext:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.flush()
+        elif self._ops:
+            self.log.warning(
+                "bulk context exited with %s; %d queued operations were not written "
+                "(call flush() to write them)",
+                exc_type.__name__,
+                len(self._ops),
+            )

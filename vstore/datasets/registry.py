@@ -1,0 +1,368 @@
+"""Datasets and versions as refs and commits of the engine.
+
+Layout of the refs::
+
+    dsnames/<hex of name>          log; meta {"dataset": id, "deleted": bool}: name -> dataset
+    datasets/<dataset id>          log; value = DOC object with the dataset's info (None: deleted)
+    versions/<dataset id>/<vid>    log; value = the version's current commit (None: removed)
+    published/<dataset id>/<vid>   write-once; the commit a version was published at
+
+A version's commit holds the frames tree (keyed by frame id) and, in its
+metadata, everything else about the version (name, status, parent, stats...).
+Every change to a version is one new commit appended to its log with a
+compare-and-swap on the head, so concurrent writers never lose each other's work.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vstore.engine import Commit, Repository, WriteBatch
+from vstore.engine.codec import ObjectKind, decode, encode
+from vstore.engine.tree import EMPTY_ROOT
+from vstore.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    CorruptObjectError,
+    InvalidArgumentError,
+    NotFoundError,
+    ReadOnlyError,
+)
+
+__all__ = ["DRAFT", "PUBLISHED", "COMMITTED", "DatasetInfo", "Registry", "VersionState"]
+
+DRAFT = "draft"
+COMMITTED = "committed"
+PUBLISHED = "published"
+MAX_NAME = 256
+_WRITE_TRIES = 64
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_id() -> str:
+    """Return a new random id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def check_id(value: object, what: str) -> str:
+    """Check an id given by a user (32 hex characters)."""
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise NotFoundError(f"no {what} with id {value!r}")
+    return value
+
+
+def check_name(value: object, what: str) -> str:
+    """Check a dataset or version name."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgumentError(f"{what} name must be a non-empty str, got {value!r}")
+    if len(value) > MAX_NAME:
+        raise InvalidArgumentError(f"{what} name is longer than {MAX_NAME} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset's description (not its versions)."""
+
+    id: str
+    name: str
+    comment: str = ""
+    project: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created: float = 0.0
+    last_update: float = 0.0
+
+    def doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "comment": self.comment,
+            "project": self.project,
+            "tags": list(self.tags),
+            "metadata": self.metadata,
+            "created": self.created,
+            "last_update": self.last_update,
+        }
+
+    @classmethod
+    def from_doc(cls, d: dict[str, Any]) -> DatasetInfo:
+        return cls(
+            d["id"],
+            d["name"],
+            d.get("comment") or "",
+            d.get("project"),
+            tuple(d.get("tags") or ()),
+            dict(d.get("metadata") or {}),
+            float(d["created"]),
+            float(d.get("last_update") or d["created"]),
+        )
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """One version as of one entry of its log."""
+
+    dataset_id: str
+    version_id: str
+    seq: int
+    commit: Commit
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.commit.meta
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def status(self) -> str:
+        return str(self.meta["status"])
+
+    @property
+    def parent(self) -> str | None:
+        p = self.meta.get("parent")
+        return None if p is None else str(p)
+
+    @property
+    def tree(self) -> bytes:
+        return self.commit.tree
+
+    @property
+    def committed_tree(self) -> bytes:
+        t = self.meta.get("committed_tree")
+        return t if isinstance(t, bytes) else EMPTY_ROOT
+
+
+def _version_meta(
+    dataset_id: str, version_id: str, name: str, parent: str | None, **extra: Any
+) -> dict[str, Any]:
+    now = time.time()
+    meta: dict[str, Any] = {
+        "dataset": dataset_id,
+        "version": version_id,
+        "name": name,
+        "status": DRAFT,
+        "parent": parent,
+        "comment": "",
+        "metadata": {},
+        "tags": [],
+        "created": now,
+        "updated": now,
+        "committed": None,
+        "published": None,
+        "committed_tree": EMPTY_ROOT,
+        "stats": {"labels": {}, "frames": {"annotated": 0, "unannotated": 0}, "content_types": {}},
+    }
+    meta.update(extra)
+    return meta
+
+
+def _backoff(attempt: int) -> None:
+    # Jittered exponential backoff: writers that collided spread out.
+    base = min(0.001 * (2 ** min(attempt, 8)), 0.2)
+    time.sleep(base * (0.5 + (uuid.uuid4().int % 1000) / 1000))
+
+
+class Registry:
+    """Reads and writes datasets and versions in an engine repository."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.refs = repo.refs
+
+    # -- datasets ------------------------------------------------------------------
+
+    def _name_log(self, name: str) -> str:
+        return "dsnames/" + name.encode().hex()
+
+    def _owner(self, name: str) -> str | None:
+        head = self.refs.head(self._name_log(check_name(name, "dataset")))
+        if head is None or head.meta.get("deleted"):
+            return None
+        return str(head.meta["dataset"])
+
+    def dataset_by_name(self, name: str) -> DatasetInfo | None:
+        owner = self._owner(name)
+        return None if owner is None else self.dataset_by_id(owner)
+
+    def dataset_by_id(self, dataset_id: str) -> DatasetInfo | None:
+        head = self.refs.head(f"datasets/{check_id(dataset_id, 'dataset')}")
+        if head is None or head.value is None:
+            return None
+        try:
+            return DatasetInfo.from_doc(decode(self.repo.objects.get(head.value, ObjectKind.DOC)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptObjectError(head.value.hex(), f"not a dataset description: {exc}") from exc
+
+    def datasets(self) -> list[DatasetInfo]:
+        """Every live dataset, oldest first."""
+        out = []
+        for log in self.refs.logs("datasets"):
+            info = self.dataset_by_id(log.split("/", 1)[1])
+            # A writer that crashed between describing a dataset and claiming its name
+            # leaves a description no name points to: it is not a dataset.
+            if info is not None and self._owner(info.name) == info.id:
+                out.append(info)
+        return sorted(out, key=lambda d: (d.created, d.id))
+
+    def create_dataset(self, info: DatasetInfo) -> tuple[DatasetInfo, bool]:
+        """Create a dataset unless one has the name; return it and whether it is new."""
+        log = self._name_log(check_name(info.name, "dataset"))
+        while True:
+            head = self.refs.head(log)
+            if head is not None and not head.meta.get("deleted"):
+                existing = self.dataset_by_name(info.name)
+                if existing is not None:
+                    return existing, False
+            # The description first, so a claimed name never points to nothing.
+            self._write_dataset(info, expect=0)
+            got = self.refs.append(log, None, head.seq if head else 0, {"dataset": info.id})
+            if got.ok:
+                return info, True
+            self.refs.append(f"datasets/{info.id}", None, 1)  # lost the name: retract
+
+    def _write_dataset(self, info: DatasetInfo, expect: int) -> bool:
+        oid = self.repo.objects.put(ObjectKind.DOC, encode(info.doc()))
+        return self.refs.append(f"datasets/{info.id}", oid, expect).ok
+
+    def update_dataset(self, dataset_id: str, fn: Callable[[DatasetInfo], DatasetInfo]) -> None:
+        """Apply ``fn`` to a dataset's description, retrying if another writer wins."""
+        for _ in range(_WRITE_TRIES):
+            head = self.refs.head(f"datasets/{dataset_id}")
+            info = self.dataset_by_id(dataset_id)
+            if head is None or info is None:
+                raise NotFoundError(f"no dataset with id {dataset_id!r}")
+            if self._write_dataset(fn(info), head.seq):
+                return
+        raise ConflictError(f"dataset {dataset_id}: too many concurrent writers")
+
+    def delete_dataset(self, info: DatasetInfo) -> None:
+        """Remove a dataset from the registry (its versions' refs are tombstoned too)."""
+        for vid in self.version_ids(info.id):
+            state = self.version(info.id, vid)
+            if state is not None:
+                self.refs.append(f"versions/{info.id}/{vid}", None, state.seq)
+        head = self.refs.head(f"datasets/{info.id}")
+        if head is not None:
+            self.refs.append(f"datasets/{info.id}", None, head.seq)
+        log = self._name_log(info.name)
+        name_head = self.refs.head(log)
+        if name_head is not None:
+            self.refs.append(log, None, name_head.seq, {"dataset": info.id, "deleted": True})
+
+    # -- versions ------------------------------------------------------------------
+
+    def version_ids(self, dataset_id: str) -> list[str]:
+        return [n.rsplit("/", 1)[1] for n in self.refs.logs(f"versions/{dataset_id}")]
+
+    def version(self, dataset_id: str, version_id: str) -> VersionState | None:
+        """The current state of a version, or None if it does not exist (or was removed)."""
+        head = self.refs.head(f"versions/{dataset_id}/{check_id(version_id, 'version')}")
+        if head is None or head.value is None:
+            return None
+        return VersionState(dataset_id, version_id, head.seq, self.repo.read_commit(head.value))
+
+    def versions(self, dataset_id: str) -> list[VersionState]:
+        out = []
+        for vid in self.version_ids(dataset_id):
+            s = self.version(dataset_id, vid)
+            if s is not None:
+                out.append(s)
+        return out
+
+    def create_version(
+        self,
+        dataset_id: str,
+        name: str,
+        parent: VersionState | None,
+        **extra: Any,
+    ) -> VersionState:
+        """Create a draft version; a child starts from its parent's frames and stats."""
+        vid = new_id()
+        check_name(name, "version")
+        parents: tuple[bytes, ...] = ()
+        stats_from: dict[str, Any] = {}
+        if parent is None:
+            tree = EMPTY_ROOT
+        else:
+            tree, parents = parent.tree, (parent.commit.id,)
+            stats_from = {"stats": parent.meta["stats"], "committed_tree": parent.tree}
+        meta = _version_meta(dataset_id, vid, name, parent.version_id if parent else None)
+        meta.update(stats_from)
+        meta.update(extra)
+        commit = self.repo.commit(tree, parents, f"create version {name}", meta)
+        if not self.refs.append(f"versions/{dataset_id}/{vid}", commit.id, 0).ok:
+            raise AlreadyExistsError(f"version id {vid} exists")  # a 128-bit random clash
+        return VersionState(dataset_id, vid, 1, commit)
+
+    def write_version(
+        self,
+        dataset_id: str,
+        version_id: str,
+        change: Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None],
+        *,
+        message: str = "",
+        allow_published: bool = False,
+    ) -> VersionState:
+        """Change a version with a compare-and-swap on its log, retrying on conflict.
+
+        ``change(state, batch)`` returns the new tree and metadata updates from
+        the current state (it is called again on the new head if another writer
+        wins), or None to leave the version as it is.
+
+        Raises:
+            NotFoundError: the version does not exist.
+            ReadOnlyError: the version is published.
+            ConflictError: other writers kept winning.
+        """
+        for attempt in range(_WRITE_TRIES):
+            state = self.version(dataset_id, version_id)
+            if state is None:
+                raise NotFoundError(f"version {version_id} of dataset {dataset_id} does not exist")
+            if state.status == PUBLISHED and not allow_published:
+                raise ReadOnlyError(
+                    f"version {state.name!r} ({version_id}) is published and cannot change; "
+                    "create a child version to edit it"
+                )
+            batch = self.repo.batch()
+            result = change(state, batch)
+            if result is None:
+                return state
+            tree, updates = result
+            meta = dict(state.meta)
+            meta.update(updates)
+            meta["updated"] = time.time()
+            commit = self.repo.commit(
+                tree,
+                state.commit.parents,
+                message or state.commit.message,
+                meta,
+                state.commit.links,
+                batch=batch,
+            )
+            batch.flush()
+            got = self.refs.append(f"versions/{dataset_id}/{version_id}", commit.id, state.seq)
+            if got.ok:
+                return VersionState(dataset_id, version_id, got.entry.seq, commit)
+            _backoff(attempt)
+        raise ConflictError(
+            f"version {version_id}: gave up after {_WRITE_TRIES} attempts against "
+            "concurrent writers"
+        )
+
+    def remove_version(self, state: VersionState) -> bool:
+        """Tombstone a version's log; return False if it changed meanwhile."""
+        return self.refs.append(
+            f"versions/{state.dataset_id}/{state.version_id}", None, state.seq
+        ).ok
+
+    def freeze(self, state: VersionState) -> None:
+        """Record the published commit of a version in a write-once ref."""
+        self.refs.create_frozen(f"published/{state.dataset_id}/{state.version_id}", state.commit.id)

@@ -1,0 +1,174 @@
+"""Projections: keep only some fields of a record, in the record's own shape.
+
+A projection is a list of dot paths, as in the Hyper-Datasets ``projection=``
+argument and MongoDB projections:
+
+- ``"meta.camera"`` keeps one field of a map;
+- ``"rois.0.label"`` keeps one element of a list (the list keeps only it);
+- ``"rois.*.label"`` keeps a field of every element (``*`` on a map keeps every key);
+- ``"rois.label"`` is the same as ``"rois.*.label"`` (a name applies to each element).
+
+Paths that select nothing are absent from the result, never an error:
+``"dataset.id"`` on a record without ``dataset`` selects nothing. A map that
+exists keeps its place even when none of its fields matched (``{"meta": {}}``),
+as MongoDB does. Values are copied, so changing the result never changes the
+record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from vstore.errors import InvalidArgumentError, InvalidQueryError
+
+__all__ = ["compile_projection", "project"]
+
+# A compiled projection is a tree of path segments; LEAF marks "the whole value".
+Node = dict[str, "Node"] | None
+LEAF: Node = None
+_ABSENT: Any = object()
+
+
+def project(record: dict[str, Any], projection: Sequence[str]) -> dict[str, Any]:
+    """Return the parts of ``record`` that ``projection`` selects.
+
+    Args:
+        record: a record (any map with str keys).
+        projection: dot paths such as ``["id", "meta.camera", "rois.*.label"]``.
+
+    Returns:
+        A new dict in the record's shape holding only the selected fields.
+
+    Raises:
+        InvalidArgumentError: ``projection`` is not a list of str.
+        InvalidQueryError: a path is empty, has an empty segment or uses ``$``.
+    """
+    tree = compile_projection(projection)
+    out = _apply(record, tree) if type(record) is dict else _ABSENT
+    if out is _ABSENT:
+        raise InvalidArgumentError(f"record must be a dict, not {type(record).__name__}")
+    result: dict[str, Any] = out
+    return result
+
+
+def compile_projection(projection: Sequence[str]) -> dict[str, Node]:
+    """Parse a projection into its path tree (cached, so repeated reads reuse it).
+
+    Args:
+        projection: dot paths.
+
+    Returns:
+        A tree mapping each segment to its sub-tree, or to None for a whole value.
+
+    Raises:
+        InvalidArgumentError: ``projection`` is not a list of str.
+        InvalidQueryError: a malformed path.
+    """
+    if isinstance(projection, (str, bytes)) or not isinstance(projection, Sequence):
+        raise InvalidArgumentError(
+            f"projection must be a list of field paths such as ['id', 'meta.camera'], "
+            f"not {type(projection).__name__}"
+        )
+    for path in projection:
+        if type(path) is not str:
+            raise InvalidArgumentError(f"projection paths must be str, not {type(path).__name__}")
+    return _compile(tuple(projection))
+
+
+@lru_cache(maxsize=256)
+def _compile(paths: tuple[str, ...]) -> dict[str, Node]:
+    root: dict[str, Node] = {}
+    for path in paths:
+        _check_path(path)
+        node = root
+        segments = path.split(".")
+        for seg in segments[:-1]:
+            child = node.setdefault(seg, {})
+            if child is None:
+                break
+            node = child
+        else:
+            node[segments[-1]] = LEAF
+    return root
+
+
+def _check_path(path: str) -> None:
+    if not path:
+        raise InvalidQueryError("projection path is empty", position=0, query=path)
+    if "$" in path:
+        raise InvalidQueryError(
+            "projection paths cannot use '$' operators", position=path.index("$"), query=path
+        )
+    offset = 0
+    for seg in path.split("."):
+        if not seg:
+            raise InvalidQueryError(
+                f"projection path {path!r} has an empty segment", position=offset, query=path
+            )
+        offset += len(seg) + 1
+
+
+def _merge(a: Any, b: Any) -> Any:
+    if a is _ABSENT:
+        return b
+    if b is _ABSENT:
+        return a
+    if a is LEAF or b is LEAF:
+        return LEAF
+    out = dict(a)
+    for key, child in b.items():
+        out[key] = _merge(out.get(key, _ABSENT), child)
+    return out
+
+
+def _select(value: Any, node: Node) -> Any:
+    if node is None:
+        return _copy(value)
+    t = type(value)
+    if t is dict or t is list:
+        return _apply(value, node)
+    return _ABSENT
+
+
+def _apply(value: Any, node: dict[str, Node]) -> Any:
+    if type(value) is dict:
+        star = node.get("*", _ABSENT)
+        keys = value.keys() if star is not _ABSENT else [k for k in node if k in value]
+        out: dict[str, Any] = {}
+        for key in keys:
+            child = _merge(star, node.get(key, _ABSENT))
+            if child is _ABSENT:
+                continue
+            got = _select(value[key], child)
+            if got is not _ABSENT:
+                out[key] = got
+        return out
+    star = node.get("*", _ABSENT)
+    names = {k: c for k, c in node.items() if k != "*" and not _is_index(k)}
+    indexes = {int(k): c for k, c in node.items() if _is_index(k)}
+    items = []
+    for i, elem in enumerate(value):
+        child = _merge(star, indexes.get(i, _ABSENT))
+        if names and type(elem) is dict:
+            child = _merge(child, names)
+        if child is _ABSENT:
+            continue
+        got = _select(elem, child)
+        if got is not _ABSENT:
+            items.append(got)
+    return items
+
+
+def _is_index(segment: str) -> bool:
+    return segment.isascii() and segment.isdigit()
+
+
+def _copy(value: Any) -> Any:
+    t = type(value)
+    if t is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if t is list:
+        return [_copy(v) for v in value]
+    return value

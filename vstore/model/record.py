@@ -1,0 +1,147 @@
+"""The record form of a frame: the wire dict stored in a version's tree, and its bytes.
+
+``frame_to_record`` turns a SingleFrame or a FrameGroup into a plain dict in the
+Hyper-Datasets wire schema (see ``vstore.model.schema``); ``encode_record`` gives
+its one canonical msgpack form, so equal frames give equal bytes and equal tree
+ids. ``decode_record`` and ``record_to_frame`` go back, checking the schema.
+
+Every record holds ``id``, ``sources``, ``rois``, ``meta``, ``context_id`` and
+``timestamp``; each source holds ``id``, ``uri`` and ``timestamp`` and the other
+fields only when set. Defaults are filled in, so a record read back and written
+again is byte-identical:
+
+- ``id``: derived from the source URIs when the frame has none;
+- ``context_id``: the first source URI;
+- ``timestamp``: the first source's timestamp (0 for images).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vstore.engine.codec import decode, encode
+from vstore.errors import FormatError, InvalidArgumentError, ObjectTooLargeError
+from vstore.model.frame import SingleFrame, single_from_record, single_record
+from vstore.model.group import FrameGroup, group_from_record, group_record
+from vstore.model.schema import validate_record
+
+__all__ = [
+    "MAX_RECORD_SIZE",
+    "Frame",
+    "decode_record",
+    "encode_record",
+    "frame_to_record",
+    "record_to_frame",
+    "validate_record",
+]
+
+Frame = SingleFrame | FrameGroup
+# A frame record lives inline in a tree leaf; anything larger is a mistake
+# (a whole image in metadata, say) and is refused before it reaches the store.
+MAX_RECORD_SIZE = 16 * 1024 * 1024
+
+
+def frame_to_record(frame: Frame) -> dict[str, Any]:
+    """Return the record (wire dict) of a frame.
+
+    The record shares no mutable container with the frame.
+
+    Args:
+        frame: a SingleFrame or a FrameGroup.
+
+    Returns:
+        ``{id, sources, rois, meta, context_id, timestamp}``.
+
+    Raises:
+        UsageError: the frame has no source URI, or a FrameGroup has no member.
+        InvalidArgumentError: not a frame, or metadata or annotations that were
+            changed to invalid values after they were set.
+    """
+    if type(frame) is SingleFrame:
+        return single_record(frame)
+    if isinstance(frame, FrameGroup):
+        return group_record(frame)
+    if isinstance(frame, SingleFrame):
+        return single_record(frame)
+    raise InvalidArgumentError(
+        f"expected a SingleFrame or a FrameGroup, not {type(frame).__name__}"
+    )
+
+
+def record_to_frame(record: dict[str, Any], *, validate: bool = True) -> Frame:
+    """Build a frame from a record.
+
+    A record with one source becomes a SingleFrame (whose ``source_id`` is that
+    source's id), a record with several a FrameGroup keyed by source id.
+
+    Args:
+        record: a record, e.g. from :func:`decode_record` or :func:`frame_to_record`.
+            It is neither modified nor shared with the frame.
+        validate: check the schema first; pass False only for a record that
+            :func:`decode_record` or :func:`frame_to_record` just produced.
+
+    Returns:
+        The frame.
+
+    Raises:
+        FormatError: the record does not follow the schema.
+    """
+    if validate:
+        validate_record(record)
+    if len(record["sources"]) == 1:
+        return single_from_record(record)
+    return group_from_record(record)
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """Return the canonical msgpack bytes of a record.
+
+    Map keys are written in sorted order, so two equal records give equal bytes
+    whatever their insertion order. The record is not validated again (it comes
+    from :func:`frame_to_record`); only its size is checked.
+
+    Args:
+        record: a record.
+
+    Returns:
+        The canonical bytes.
+
+    Raises:
+        InvalidArgumentError: a value canonical msgpack cannot hold.
+        ObjectTooLargeError: the encoded record is over :data:`MAX_RECORD_SIZE`.
+    """
+    data = encode(record)
+    if len(data) > MAX_RECORD_SIZE:
+        raise ObjectTooLargeError(
+            f"frame record {record.get('id')!r} is {len(data)} bytes, over the "
+            f"{MAX_RECORD_SIZE}-byte limit; keep large data in source files, not metadata"
+        )
+    return data
+
+
+def decode_record(data: bytes | memoryview, *, validate: bool = True) -> dict[str, Any]:
+    """Decode record bytes and check the schema.
+
+    Args:
+        data: bytes from :func:`encode_record`.
+        validate: check the schema; pass False only for bytes read from a
+            hash-verified object that :func:`encode_record` wrote.
+
+    Returns:
+        The record.
+
+    Raises:
+        FormatError: the bytes are not msgpack, or not a record.
+        ObjectTooLargeError: more than :data:`MAX_RECORD_SIZE` bytes.
+    """
+    try:
+        value = decode(data, limit=MAX_RECORD_SIZE)
+    except ObjectTooLargeError:
+        raise
+    except ValueError as exc:
+        raise FormatError(f"frame record bytes are not valid msgpack: {exc}") from None
+    if validate:
+        return validate_record(value)
+    if type(value) is not dict:
+        raise FormatError(f"a frame record must be a map, not {type(value).__name__}")
+    return value
