@@ -26,6 +26,10 @@ def test_the_demo_runs_end_to_end(tmp_path: Path) -> None:
         [sys.executable, "-m", "vstore.demo", str(store)],
         capture_output=True, text=True, check=True, timeout=300,
     ).stdout
+    assert "ingest   5,000 frames" in out
+    assert "+20 added, ~25 modified, -25 deleted" in out
+    assert "history  Current (committed) <- snapshot" in out
+    assert out.count("clean") == 2
     assert "500 modified, 500 deleted" in out
     assert "200 added" in out
     assert "verify" in out and "clean" in out

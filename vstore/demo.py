@@ -1,10 +1,14 @@
-"""The end-to-end engine demo that ``make demo`` runs.
+"""The end-to-end demos; ``make demo`` runs both.
 
-Builds a 100k-record tree on the embedded LMDB store, commits it, edits 1% of
-the records, commits again, diffs the two versions and prints what changed and
-what each step wrote.
+* The dataset demo creates a dataset on the embedded LMDB store, ingests a few
+  thousand annotated frames through a BulkContext, commits, snapshots, changes
+  1% of the frames in the new draft, diffs it against the snapshot and prints
+  the result.
+* The engine demo builds a 100k-record tree, commits it, edits 1% of the
+  records, commits again, diffs the two versions and prints what changed and
+  what each step wrote.
 
-Run it with ``python -m vstore.demo [STORE_PATH]``.
+Run them with ``python -m vstore.demo [--engine | --datasets] [STORE_PATH]``.
 """
 
 from __future__ import annotations
@@ -48,9 +52,82 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+def datasets_demo(path: str, n: int = 5000) -> int:
+    """Ingest, commit, snapshot, edit 1% and diff a dataset; return the exit code."""
+    import vstore
+
+    shutil.rmtree(path, ignore_errors=True)
+    rnd = random.Random(3)
+    with vstore.open(path) as store:
+        t0 = time.perf_counter()
+        v = vstore.DatasetVersion.create_new_dataset("street-scenes", store=store)
+        with v.get_bulk_context(flush_threshold=1000) as bulk:
+            for i in range(n):
+                bulk.add_frame(_frame(i, rnd))
+        took = time.perf_counter() - t0
+        print(f"ingest   {len(v):,} frames into {v.dataset_name}/{v.version_name} "
+              f"in {took:.2f}s ({len(v) / took:,.0f} frames/s)")
+        labels = ", ".join(f"{r['name']} {r['count']:,}" for r in v.get_stats()["labels"])
+        print(f"stats    {labels}")
+        t0 = time.perf_counter()
+        draft = vstore.DatasetVersion.create_snapshot(dataset_name="street-scenes", store=store)
+        snap = vstore.DatasetVersion.get_version(
+            dataset_name="street-scenes", version_id=draft.get_parent(), store=store
+        )
+        print(f"snapshot {snap.version_name!r} published in "
+              f"{(time.perf_counter() - t0) * 1000:.1f} ms; new draft {draft.version_name!r}")
+
+        changed = rnd.sample(range(n), n // 100)
+        half = len(changed) // 2
+        draft.add_frames([_frame(i, rnd, relabel="bus") for i in changed[:half]])
+        draft.delete_frames([_frame(i, rnd) for i in changed[half:]])
+        draft.add_frames([_frame(n + j, rnd) for j in range(20)])
+        t0 = time.perf_counter()
+        d = draft.diff(snap)
+        c = d.counts
+        print(f"diff     +{c['added']} added, ~{c['modified']} modified, -{c['deleted']} deleted "
+              f"in {(time.perf_counter() - t0) * 1000:.1f} ms")
+        for label, row in d.labels.items():
+            print(f"         {label:<8} +{row['added']} -{row['removed']}")
+        history = " <- ".join(f"{e['version_name']} ({e['status']})" for e in draft.log())
+        print(f"history  {history}")
+        report = store.verify()
+        verdict = "clean" if report.ok else "PROBLEMS"
+        print(f"verify   {report.objects_checked:,} objects: {verdict}")
+        return 0 if report.ok else 1
+
+
+def _frame(i: int, rnd: random.Random, relabel: str | None = None) -> Any:
+    import vstore
+
+    f = vstore.SingleFrame(
+        source=f"s3://demo-bucket/scenes/{i:06d}.jpg", width=1280, height=720,
+        metadata={"camera": f"cam-{i % 6}", "city": rnd.choice(["paris", "oslo", "rome"])},
+    )
+    for _ in range(rnd.randint(1 if relabel else 0, 3)):
+        x, y = rnd.randint(0, 1100), rnd.randint(0, 600)
+        f.add_annotation(box2d_xywh=[x, y, rnd.randint(20, 150), rnd.randint(20, 100)],
+                         labels=[relabel or rnd.choice(LABELS)])
+    return f
+
+
 def main(argv: list[str]) -> int:
-    """Run the demo; return the exit code."""
-    path = argv[1] if len(argv) > 1 else "demo.vstore"
+    """Run the demos named on the command line (both by default); return the exit code."""
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    flags = {a for a in argv[1:] if a.startswith("--")}
+    base = args[0] if args else "demo.vstore"
+    code = 0
+    if "--engine" not in flags:
+        print("== datasets: ingest, commit, snapshot, change 1%, diff")
+        code |= datasets_demo(base if "--datasets" in flags else base + "-datasets")
+    if "--datasets" not in flags:
+        print("== engine: build 100k records, commit, change 1%, commit, diff")
+        code |= engine_demo(base if "--engine" in flags else base + "-engine")
+    return code
+
+
+def engine_demo(path: str) -> int:
+    """Build, edit 1%, diff and verify a 100k-record tree; return the exit code."""
     n = 100_000
     shutil.rmtree(path, ignore_errors=True)
     with open_repository(path) as repo:

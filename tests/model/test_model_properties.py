@@ -53,7 +53,8 @@ def annotation_kwargs(draw: st.DrawFn) -> dict[str, Any]:
     elif shape == "mask":
         kwargs["mask_rgb"] = draw(st.lists(st.integers(0, 255), min_size=3, max_size=3))
     kwargs["confidence"] = draw(st.none() | st.floats(0, 1))
-    kwargs["metadata"] = draw(st.none() | metadata)
+    kwargs["metadata"] = draw(st.none() | metadata.map(
+        lambda m: {k: v for k, v in m.items() if k not in ("_type", "_id")}))
     kwargs["id"] = draw(st.none() | st.text(min_size=1, max_size=5))
     return kwargs
 

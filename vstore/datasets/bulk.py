@@ -126,8 +126,12 @@ class BulkContext:
         log: logging.Logger | None = None,
         refresh_version_stats: bool = True,
         allow_update: bool = False,
+        upload: dict[str, Any] | None = None,
     ) -> None:
         check_threshold(flush_threshold)
+        self._upload = upload
+        #: frames whose source upload failed, as ``{frame, error, error_type}`` dicts
+        self.failed: list[dict[str, Any]] = []
         self.version = version
         self.flush_threshold = flush_threshold
         self.log = log or globals()["log"]
@@ -192,7 +196,8 @@ class BulkContext:
         if not ops:
             return
         try:
-            self.version._write_ops(ops)
+            # Inside the try: a failed upload step keeps every op queued too.
+            self.version._write_ops(self._upload_sources(ops) if self._upload else ops)
         except BaseException:
             with self._lock:  # keep them queued: a retry of flush() loses nothing
                 ops.update(self._ops)
@@ -201,6 +206,20 @@ class BulkContext:
         self.log.debug("flushed %d frame operations into %s", len(ops), self.version.version_id)
         if self.refresh_version_stats:
             self.version.commit_version()
+
+    def _upload_sources(self, ops: dict[bytes, Op]) -> dict[bytes, Op]:
+        from vstore.io.sources import upload_sources
+
+        assert self._upload is not None
+        keys = [k for k, (kind, rec) in ops.items() if rec is not None]
+        items = [(None, ops[k][1]) for k in keys]
+        done, failed = upload_sources(self.version, items, **self._upload)  # type: ignore[arg-type]
+        self.failed.extend(failed)
+        out = {k: op for k, op in ops.items() if op[1] is None}
+        for _frame, record in done:
+            key = frame_key(record["id"])
+            out[key] = (ops[key][0], record)
+        return out
 
     def __enter__(self) -> BulkContext:
         return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import getpass
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -636,26 +637,75 @@ class DatasetVersion:
         warn_on_duplicate_frames: bool = False,
         batch_size: int = 1000,
         refresh_version_stats: bool = True,
-        **_ignored: Any,
+        auto_upload_destination: str | None = None,
+        local_dataset_root_path: str | None = None,
+        force_upload: bool = False,
+        progress_report: int | None = None,
+        register_on_upload_failure: bool = False,
+        upload_retries: int = 5,
+        src_to_dst_mapping: dict[str, str] | None = None,
+        unregister_on_upload_fail: bool = True,
+        max_request_size_mb: float | None = None,
+        callback: Callable[[int, int], None] | None = None,
     ) -> list[dict[str, Any]]:
         """Add frames; a frame whose id exists overwrites it.
 
-        Returns:
-            The frames that failed, as ``{"frame", "error", "error_type"}`` dicts.
-        """
-        good, failed = self._records(frames)
-        ops: dict[bytes, Op] = {}
-        for _frame, record in good:
-            key = frame_key(record["id"])
-            if warn_on_duplicate_frames and key in ops:
-                import warnings
+        Frames are written in batches of ``batch_size`` frames (and at most
+        ``max_request_size_mb`` of records); each batch is one atomic update.
+        Local source files are uploaded first when ``auto_upload_destination``
+        (with ``local_dataset_root_path``) or ``src_to_dst_mapping`` is given.
 
-                warnings.warn(f"frame {record['id']} is added twice", stacklevel=2)
-            ops[key] = ("set", record)
-        if ops:
+        Args:
+            frames: SingleFrame and FrameGroup objects.
+            warn_on_duplicate_frames: warn when one call adds an id twice.
+            batch_size: frames per atomic write.
+            refresh_version_stats: commit (refresh stats) after adding.
+            auto_upload_destination: upload local sources under this URL.
+            local_dataset_root_path: the common root of local sources (required with
+                ``auto_upload_destination``).
+            force_upload: upload even if the same content was uploaded before.
+            progress_report: unused (progress goes to ``callback``).
+            register_on_upload_failure: add frames whose upload failed anyway.
+            upload_retries: retries per file before the frame is reported failed.
+            src_to_dst_mapping: explicit local path -> destination URI.
+            unregister_on_upload_fail: the inverse of ``register_on_upload_failure``.
+            max_request_size_mb: split batches so each holds at most this much record data.
+            callback: called with ``(frames done, frames total)`` after each batch.
+
+        Returns:
+            The frames that failed, as ``{"frame", "error", "error_type"}`` dicts with
+            ``error_type`` one of ``validation``, ``upload`` or ``register``.
+        """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
+        good, failed = self._records(frames)
+        if auto_upload_destination is not None or src_to_dst_mapping is not None:
+            from vstore.io.sources import upload_sources
+
+            good, upload_failed = upload_sources(
+                self, good, destination=auto_upload_destination,
+                local_root=local_dataset_root_path, mapping=src_to_dst_mapping,
+                retries=upload_retries, force=force_upload,
+                keep_failed=register_on_upload_failure or not unregister_on_upload_fail,
+            )
+            failed.extend(upload_failed)
+        limit = None if max_request_size_mb is None else int(max_request_size_mb * 1024 * 1024)
+        seen: set[bytes] = set()
+        done = 0
+        for batch in _batches(good, batch_size, limit, failed):
+            ops: dict[bytes, Op] = {}
+            for _frame, record in batch:
+                key = frame_key(record["id"])
+                if warn_on_duplicate_frames and key in seen:
+                    warnings.warn(f"frame {record['id']} is added twice", stacklevel=2)
+                seen.add(key)
+                ops[key] = ("set", record)
             self._write_ops(ops)
-            if refresh_version_stats:
-                self.commit_version()
+            done += len(batch)
+            if callback is not None:
+                callback(done, len(good))
+        if done and refresh_version_stats:
+            self.commit_version()
         return failed
 
     def update_frames(
@@ -723,8 +773,16 @@ class DatasetVersion:
         if self._refresh().status == PUBLISHED:
             raise ReadOnlyError(f"version {self._state.name!r} is published and cannot change")
         if self._bulk is None:
+            upload = None
+            if auto_upload_destination is not None:
+                from vstore.io.sources import check_upload_options
+
+                check_upload_options(auto_upload_destination, local_dataset_root_path, None)
+                upload = {"destination": auto_upload_destination,
+                          "local_root": local_dataset_root_path, "mapping": None,
+                          "retries": 5, "force": False, "keep_failed": False}
             self._bulk = BulkContext(
-                self, flush_threshold, log, refresh_version_stats, allow_update
+                self, flush_threshold, log, refresh_version_stats, allow_update, upload
             )
         return self._bulk
 
@@ -865,6 +923,36 @@ class DatasetVersion:
                 }
             )
         return out
+
+
+def _batches(
+    items: list[tuple[Frame, dict[str, Any]]],
+    size: int,
+    max_bytes: int | None,
+    failed: list[dict[str, Any]],
+) -> Iterator[list[tuple[Frame, dict[str, Any]]]]:
+    """Split frames into write batches by count and by encoded size.
+
+    A frame larger than ``max_bytes`` on its own is reported in ``failed``.
+    """
+    from vstore.model import encode_record
+
+    batch: list[tuple[Frame, dict[str, Any]]] = []
+    used = 0
+    for item in items:
+        n = len(encode_record(item[1])) if max_bytes is not None else 0
+        if max_bytes is not None and n > max_bytes:
+            failed.append({"frame": item[0], "error_type": "register", "error": (
+                f"frame {item[1]['id']} is {n} bytes, over max_request_size_mb"
+            )})
+            continue
+        if batch and (len(batch) >= size or (max_bytes is not None and used + n > max_bytes)):
+            yield batch
+            batch, used = [], 0
+        batch.append(item)
+        used += n
+    if batch:
+        yield batch
 
 
 def _user() -> str:

@@ -83,6 +83,9 @@ def _weibull_table(target: int, *, internal: bool) -> list[int]:
 class Chunker:
     """Groups a sorted stream of entries of one tree level into nodes.
 
+    Entries come in as parallel columns (keys, values, byte sizes, boundary
+    hashes) so the boundary loop runs without a call per entry.
+
     Args:
         level: tree level (0 = leaves).
         params: chunking parameters.
@@ -105,23 +108,38 @@ class Chunker:
         self.vals: list[Any] = []
         self.nbytes = 0
 
-    def add(self, key: bytes, value: Any, size: int) -> bool:
-        """Append one entry; return True if a node ended after it."""
-        self.keys.append(key)
-        self.vals.append(value)
-        self.nbytes += size
-        n = len(self.keys)
-        table = self._table
-        thr = table[n] if n < len(table) else _TWO64
-        if self.nbytes >= self.max_bytes or (
-            thr and int.from_bytes(blake3.blake3(self._salt + key).digest(8), "big") < thr
-        ):
-            self.cut()
-            return True
-        return False
+    def hash(self, key: bytes) -> int:
+        """The boundary hash of ``key`` at this level."""
+        return int.from_bytes(blake3.blake3(self._salt + key).digest(8), "big")
+
+    def hashes(self, keys: list[bytes]) -> list[int]:
+        """Boundary hashes of several keys."""
+        salt = self._salt
+        b3 = blake3.blake3
+        return [int.from_bytes(b3(salt + k).digest(8), "big") for k in keys]
+
+    def feed(self, keys: list[bytes], vals: list[Any], sizes: list[int], hashes: list[int]) -> None:
+        """Append entries; every node that fills is emitted."""
+        table, cap = self._table, self.max_bytes
+        last = len(table)
+        n, nbytes = len(self.keys), self.nbytes
+        start = 0
+        for i, h in enumerate(hashes):
+            n += 1
+            nbytes += sizes[i]
+            if nbytes >= cap or (h < table[n] if n < last else True):
+                self.keys.extend(keys[start : i + 1])
+                self.vals.extend(vals[start : i + 1])
+                start = i + 1
+                n = nbytes = 0
+                self.cut()
+        if start < len(keys):
+            self.keys.extend(keys[start:])
+            self.vals.extend(vals[start:])
+        self.nbytes = nbytes
 
     def cut(self) -> None:
-        """End the current node here (at the end of a level's sequence)."""
+        """End the current node here (at a boundary, or at the end of a level)."""
         if self.keys:
             keys, vals = self.keys, self.vals
             self.keys, self.vals, self.nbytes = [], [], 0

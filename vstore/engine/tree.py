@@ -46,7 +46,7 @@ def _ext_hook(code: int, data: bytes) -> Spill:
 class Node:
     """A decoded tree node (immutable by convention; shared through caches)."""
 
-    __slots__ = ("counts", "id", "keys", "level", "vals")
+    __slots__ = ("_evals", "_hashes", "_sizes", "counts", "id", "keys", "level", "vals")
 
     def __init__(
         self,
@@ -61,6 +61,9 @@ class Node:
         self.keys = keys
         self.vals = vals
         self.counts = counts
+        self._evals: list[Any] | None = None
+        self._sizes: list[int] | None = None
+        self._hashes: list[int] | None = None
 
     @property
     def count(self) -> int:
@@ -72,6 +75,20 @@ class Node:
         if self.counts is None:
             return self.vals[i]
         return (self.vals[i], self.counts[i])
+
+    def columns(self, ch: Chunker) -> tuple[list[bytes], list[Any], list[int], list[int]]:
+        """Keys, chunker values, sizes and boundary hashes (computed once, then cached)."""
+        if self._hashes is None:
+            if self.counts is None:
+                self._evals = self.vals
+            else:
+                self._evals = list(zip(self.vals, self.counts, strict=True))
+            lvl = self.level
+            pairs = zip(self.keys, self.vals, strict=True)
+            self._sizes = [_entry_size(lvl, k, v) for k, v in pairs]
+            self._hashes = ch.hashes(self.keys)
+        assert self._evals is not None and self._sizes is not None
+        return self.keys, self._evals, self._sizes, self._hashes
 
 
 def _node_body(level: int, keys: list[bytes], vals: list[Any]) -> bytes:
@@ -366,11 +383,15 @@ def _prefix_end(prefix: bytes) -> bytes | None:
 class _Builder:
     """Streams sorted entries into nodes, level by level."""
 
+    _BUFFER = 512
+
     def __init__(self, tree: ProllyTree, batch: WriteBatch) -> None:
         self.tree = tree
         self.batch = batch
         self.levels: list[Chunker] = []
         self.emitted: list[int] = []
+        self._keys: list[bytes] = []
+        self._vals: list[Any] = []
         self._level(0)
 
     def _level(self, level: int) -> Chunker:
@@ -383,12 +404,26 @@ class _Builder:
     def _emit(self, level: int, keys: list[bytes], vals: list[Any]) -> None:
         node = self.tree._make(level, keys, vals, self.batch)
         self.emitted[level] += 1
-        self._level(level + 1).add(keys[0], (node.id, node.count), _entry_size(1, keys[0], None))
+        parent = self._level(level + 1)
+        k = keys[0]
+        parent.feed([k], [(node.id, node.count)], [_entry_size(1, k, None)], [parent.hash(k)])
 
     def add(self, key: bytes, value: Any) -> None:
-        self.levels[0].add(key, value, _entry_size(0, key, value))
+        self._keys.append(key)
+        self._vals.append(value)
+        if len(self._keys) >= self._BUFFER:
+            self._drain()
+
+    def _drain(self) -> None:
+        keys, vals = self._keys, self._vals
+        if keys:
+            self._keys, self._vals = [], []
+            ch = self.levels[0]
+            sizes = [_entry_size(0, k, v) for k, v in zip(keys, vals, strict=True)]
+            ch.feed(keys, vals, sizes, ch.hashes(keys))
 
     def finish(self) -> bytes:
+        self._drain()
         return _finish(self.tree, self.batch, self.levels, self.emitted)
 
 
@@ -451,8 +486,11 @@ class _Applier:
                 return node.id
             out: list[Node] = []
             ch = Chunker(level + 1, tree.params, self._collector(level + 1, out))
-            for n in nodes:
-                ch.add(n.keys[0], (n.id, n.count), _entry_size(1, n.keys[0], None))
+            keys = [n.keys[0] for n in nodes]
+            ch.feed(
+                keys, [(n.id, n.count) for n in nodes], [_entry_size(1, k, None) for k in keys],
+                ch.hashes(keys),
+            )
             ch.cut()
             nodes = out
             level += 1
@@ -477,8 +515,8 @@ class _Applier:
             node = path[-1]
             nxt = _next_key(path)
             j = _edits_before(edits, i, nxt)
-            entries = _merge(node, edits[i:j])
-            if entries is None:  # nothing in this node actually changes
+            merged = _merge(node, edits[i:j], ch, level)
+            if merged is None:  # nothing in this node actually changes
                 i = j
                 continue
             changed = True
@@ -488,8 +526,7 @@ class _Applier:
                 if node.keys:
                     old_firsts.append(node.keys[0])
                 i = j
-                for k, v in entries:
-                    ch.add(k, v, _entry_size(level, k, v))
+                ch.feed(*merged)
                 if nxt is None:
                     ch.cut()
                     break
@@ -499,8 +536,7 @@ class _Applier:
                 node = path[-1]
                 nxt = _next_key(path)
                 j = _edits_before(edits, i, nxt)
-                merged = _merge(node, edits[i:j])
-                entries = merged if merged is not None else _entries(node)
+                merged = _merge(node, edits[i:j], ch, level) or node.columns(ch)
             region = dict.fromkeys(old_firsts)
             for m in made:
                 region[m.keys[0]] = (m.id, m.count)
@@ -512,40 +548,53 @@ class _Applier:
         return [], parent_edits, changed
 
 
-def _entries(node: Node) -> list[tuple[bytes, Any]]:
-    if node.counts is None:
-        return list(zip(node.keys, node.vals, strict=True))
-    return list(zip(node.keys, zip(node.vals, node.counts, strict=True), strict=True))
+Columns = tuple[list[bytes], list[Any], list[int], list[int]]
 
 
-def _merge(node: Node, edits: list[tuple[bytes, Any]]) -> list[tuple[bytes, Any]] | None:
-    """Merge a node's entries with edits; None if no edit changes anything."""
-    keys = node.keys
-    out: list[tuple[bytes, Any]] = []
+def _merge(node: Node, edits: list[tuple[bytes, Any]], ch: Chunker, level: int) -> Columns | None:
+    """Merge a node's entries with edits into columns; None if no edit changes anything."""
+    keys, evals, sizes, hashes = node.columns(ch)
+    ok: list[bytes] = []
+    ov: list[Any] = []
+    os_: list[int] = []
+    oh: list[int] = []
     changed = False
     pos = 0
     for k, v in edits:
         x = bisect_left(keys, k, pos)
-        for y in range(pos, x):
-            out.append((keys[y], node.entry(y)))
+        if x > pos:
+            ok += keys[pos:x]
+            ov += evals[pos:x]
+            os_ += sizes[pos:x]
+            oh += hashes[pos:x]
         pos = x
-        if x < len(keys) and keys[x] == k:
+        present = x < len(keys) and keys[x] == k
+        if present:
+            pos = x + 1
             if v is None:
                 changed = True
-            elif v != node.entry(x):
-                changed = True
-                out.append((k, v))
-            else:
-                out.append((k, v))
-            pos = x + 1
-        elif v is not None:
-            changed = True
-            out.append((k, v))
+                continue
+            if v == evals[x]:
+                ok.append(k)
+                ov.append(v)
+                os_.append(sizes[x])
+                oh.append(hashes[x])
+                continue
+        elif v is None:
+            continue
+        changed = True
+        ok.append(k)
+        ov.append(v)
+        os_.append(_entry_size(level, k, v))
+        oh.append(hashes[x] if present else ch.hash(k))
     if not changed:
         return None
-    for y in range(pos, len(keys)):
-        out.append((keys[y], node.entry(y)))
-    return out
+    if pos < len(keys):
+        ok += keys[pos:]
+        ov += evals[pos:]
+        os_ += sizes[pos:]
+        oh += hashes[pos:]
+    return ok, ov, os_, oh
 
 
 def _edits_before(edits: list[tuple[bytes, Any]], i: int, bound: bytes | None) -> int:

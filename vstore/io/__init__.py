@@ -1,0 +1,1 @@
+"""Import and export, uploads and downloads: the io layer."""
