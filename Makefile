@@ -28,4 +28,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_engine.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info demo.vstore
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info demo.vstore*

@@ -1,4 +1,4 @@
-"""The Python examples in the README run as written."""
+"""Every ``python`` code block of the README and of docs/*.md runs as written."""
 
 from __future__ import annotations
 
@@ -29,3 +29,15 @@ def test_readme_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "b'frame-0007' modified" in out
     assert "b'frame-0008' deleted" in out
     assert (tmp_path / "data.vstore").is_dir()
+
+
+@pytest.mark.parametrize("doc", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
+def test_doc_examples_run(doc: str, tmp_path: Path) -> None:
+    blocks = _python_blocks(ROOT / "docs" / doc)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for i, block in enumerate(blocks):
+            exec(compile(block, f"docs/{doc} block {i + 1}", "exec"), {})
+    finally:
+        os.chdir(cwd)

@@ -19,8 +19,8 @@ Writes to published versions must raise ``ReadOnlyError``; children may only be
 created from published versions; a published version is removed only with
 ``force``; a version with children is not removed at all.
 
-The small tests at the end pin down two merge bugs found while writing the
-machine (``xfail``, strict: they fail loudly once the bugs are fixed).
+The small tests at the end check that several merges of one frame in one batch
+give what merging them one by one gives.
 """
 
 from __future__ import annotations
@@ -562,12 +562,6 @@ def _meta(**meta: Any) -> SingleFrame:
     return SingleFrame(id="f", source="s3://bucket/f.jpg", metadata=meta)
 
 
-@pytest.mark.xfail(
-    reason="bug: BulkContext._queue (vstore/datasets/bulk.py:150) folds two queued merges "
-    "with deep_merge(u1, u2), which is not merge(merge(s, u1), u2): a dict value replaced "
-    "by a scalar then by a dict merges with the stored dict when both sit in one flush",
-    strict=True,
-)
 def test_bulk_merges_in_one_flush_equal_merges_one_by_one(tmp_path: Path) -> None:
     store, v = _one_frame(tmp_path, {"a": {"x": 1}})
     with store:
@@ -587,12 +581,6 @@ def test_bulk_merges_applied_one_by_one(tmp_path: Path) -> None:
         assert v.get_frames_by_ids(["f"])[0].metadata == {"a": {"y": 2}}
 
 
-@pytest.mark.xfail(
-    reason="bug: DatasetVersion.update_frames (vstore/datasets/version.py:686) keeps only "
-    "the last merge per frame id in one call, silently dropping the earlier ones "
-    "(BulkContext.update_frame folds them instead)",
-    strict=True,
-)
 def test_update_frames_merges_every_duplicate(tmp_path: Path) -> None:
     store, v = _one_frame(tmp_path, {"o": 0})
     with store:

@@ -306,3 +306,13 @@ def test_diff_merge_and_log(store: vstore.Store) -> None:
     assert [h["version_name"] for h in history][-1] == "Current"
     assert history[-1]["status"] == "published"
     assert len(ours.commit_id) == 64
+
+
+def test_snapshot_needs_a_version_name_when_several_drafts_exist(store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    DatasetVersion.create_version("second-root", dataset_name="cars", store=store)
+    with pytest.raises(vstore.UsageError, match="name the one"):
+        DatasetVersion.create_snapshot(dataset_name="cars", store=store)
+    child = DatasetVersion.create_snapshot(dataset_name="cars", version_id=v.version_id,
+                                           store=store)
+    assert child.get_parent() == v.version_id

@@ -22,13 +22,13 @@ from vstore.model import (
 if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
 
-__all__ = ["BulkContext", "Op", "deep_merge", "frame_id_of"]
+__all__ = ["BulkContext", "Op", "deep_merge", "frame_id_of", "queue_op"]
 
 log = logging.getLogger("vstore.datasets")
 
-# An op on one frame: ("set", record) overwrites, ("merge", record) merges into the
-# stored frame, ("del", None) deletes.
-Op = tuple[str, dict[str, Any] | None]
+# An op on one frame: ("set", record) overwrites, ("merge", [patch, ...]) merges each
+# patch in turn into the stored frame, ("del", None) deletes.
+Op = tuple[str, Any]
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +41,28 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         old = out.get(k)
         out[k] = deep_merge(old, v) if isinstance(old, dict) and isinstance(v, dict) else v
     return out
+
+
+def queue_op(ops: dict[bytes, Op], key: bytes, op: Op) -> None:
+    """Add ``op`` for ``key`` to ``ops`` so that the result equals applying both in order.
+
+    Raises:
+        NotFoundError: an update of a frame deleted earlier in the same batch.
+    """
+    prev = ops.get(key)
+    if op[0] != "merge" or prev is None:
+        ops[key] = op
+    elif prev[0] == "del":
+        raise NotFoundError(
+            f"cannot update frame {key.decode()!r}: it is deleted earlier in this batch"
+        )
+    elif prev[0] == "set":
+        record = prev[1]
+        for patch in op[1]:
+            record = deep_merge(record, patch)
+        ops[key] = ("set", record)
+    else:
+        ops[key] = ("merge", [*prev[1], *op[1]])
 
 
 def frame_id_of(frame: object) -> str:
@@ -94,8 +116,9 @@ def resolve_ops(ops: dict[bytes, Op], stored: dict[bytes, bytes]) -> dict[bytes,
             assert record is not None
             edits[key] = encode_record(record)
         else:
-            assert record is not None
-            merged = deep_merge(decode_record(stored[key], validate=False), record)
+            merged = decode_record(stored[key], validate=False)
+            for patch in record:
+                merged = deep_merge(merged, patch)
             edits[key] = encode_record(merged)
     return edits
 
@@ -143,16 +166,7 @@ class BulkContext:
 
     def _queue(self, key: bytes, op: Op) -> None:
         with self._lock:
-            prev = self._ops.get(key)
-            if op[0] == "merge" and prev is not None:
-                # Merging into something queued in this same context.
-                assert op[1] is not None
-                if prev[0] == "del":
-                    op = ("set", op[1])
-                else:
-                    assert prev[1] is not None and op[1] is not None
-                    op = (prev[0], deep_merge(prev[1], op[1]))
-            self._ops[key] = op
+            queue_op(self._ops, key, op)
             self._count += 1
             full = self.flush_threshold is not None and self._count >= self.flush_threshold
         if full:
@@ -178,7 +192,7 @@ class BulkContext:
         """Queue an update: merged into the stored frame if ``allow_update``, else an add."""
         record = frame_to_record(frame)
         key = frame_key(record["id"])
-        self._queue(key, ("merge" if self.allow_update else "set", record))
+        self._queue(key, ("merge", [record]) if self.allow_update else ("set", record))
 
     def delete_frame(self, frame: SingleFrame | FrameGroup | str) -> None:
         """Queue the deletion of a frame (by object or id)."""
@@ -208,17 +222,33 @@ class BulkContext:
             self.version.commit_version()
 
     def _upload_sources(self, ops: dict[bytes, Op]) -> dict[bytes, Op]:
+        """Upload the local sources of queued records; drop the ops of frames that failed."""
         from vstore.io.sources import upload_sources
 
         assert self._upload is not None
-        keys = [k for k, (kind, rec) in ops.items() if rec is not None]
-        items = [(None, ops[k][1]) for k in keys]
-        done, failed = upload_sources(self.version, items, **self._upload)  # type: ignore[arg-type]
+        # Each record is tagged with (key, patch index; -1 for a "set") to find it again.
+        items: list[tuple[Any, dict[str, Any]]] = []
+        for key, (kind, payload) in ops.items():
+            if kind == "set":
+                items.append(((key, -1), payload))
+            elif kind == "merge":
+                items.extend(((key, i), patch) for i, patch in enumerate(payload))
+        done, failed = upload_sources(self.version, items, **self._upload)
+        for f in failed:
+            f["frame"] = f["frame"][0].decode()
         self.failed.extend(failed)
-        out = {k: op for k, op in ops.items() if op[1] is None}
-        for _frame, record in done:
-            key = frame_key(record["id"])
-            out[key] = (ops[key][0], record)
+        new = dict(done)
+        out: dict[bytes, Op] = {}
+        for key, (kind, payload) in ops.items():
+            if kind == "set":
+                if (key, -1) in new:
+                    out[key] = ("set", new[(key, -1)])
+            elif kind == "merge":
+                patches = [new.get((key, i)) for i in range(len(payload))]
+                if all(p is not None for p in patches):
+                    out[key] = ("merge", patches)
+            else:
+                out[key] = (kind, payload)
         return out
 
     def __enter__(self) -> BulkContext:

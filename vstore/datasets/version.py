@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from vstore.datasets import lookup
-from vstore.datasets.bulk import BulkContext, Op, check_threshold, frame_id_of, resolve_ops
+from vstore.datasets.bulk import (
+    BulkContext,
+    Op,
+    check_threshold,
+    frame_id_of,
+    queue_op,
+    resolve_ops,
+)
 from vstore.datasets.changes import FrameDiff, MergeReport, diff_states, merge_into
 from vstore.datasets.registry import (
     COMMITTED,
@@ -433,6 +440,13 @@ class DatasetVersion:
         """
         s = lookup.resolve_store(store)
         info = lookup.resolve_dataset(s.registry, dataset_id, dataset_name)
+        if version_id is None and version_name is None:
+            drafts = [st for st in s.registry.versions(info.id) if st.status != PUBLISHED]
+            if len(drafts) > 1:
+                raise UsageError(
+                    f"dataset {info.name!r} has {len(drafts)} draft versions: name the one to "
+                    "snapshot with version_id or version_name"
+                )
         state = lookup.resolve_version(s.registry, info, version_id, version_name)
         pub_meta = lookup.check_metadata(publish_metadata, "publish_metadata")
         child_meta = lookup.check_metadata(child_metadata, "child_metadata")
@@ -731,9 +745,9 @@ class DatasetVersion:
         for _frame, record in good:
             key = frame_key(record["id"])
             if without_fields is None:
-                ops[key] = ("set", record)
+                queue_op(ops, key, ("set", record))
             else:
-                ops[key] = ("merge", _drop_fields(record, without_fields))
+                queue_op(ops, key, ("merge", [_drop_fields(record, without_fields)]))
         if ops:
             self._write_ops(ops)
             if refresh_version_stats:
