@@ -243,7 +243,7 @@ def worker(mode: str, n: int, seed: int, path: str, profile: bool) -> dict[str, 
     # CPU seconds of the whole pass (setup is negligible): less sensitive than wall time
     # to other work on the machine, but blind to time spent waiting for fsync.
     out.update(cpu_seconds=time.process_time() - cpu0, rss_after_imports=rss0,
-               peak_rss=peak_rss())
+               peak_rss=peak_rss(), engine=engine_fingerprint())
     return out
 
 
@@ -286,6 +286,24 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def engine_fingerprint() -> str:
+    """Short sha256 of the engine's source files: which engine code the figures are for."""
+    import hashlib
+
+    import vstore.engine
+
+    root = os.path.dirname(vstore.engine.__file__)
+    h = hashlib.sha256()
+    for dirpath, dirnames, files in sorted(os.walk(root)):
+        dirnames.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(dirpath, name), "rb") as f:
+                    h.update(os.path.relpath(os.path.join(dirpath, name), root).encode())
+                    h.update(f.read())
+    return h.hexdigest()[:12]
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or "?"
     try:
@@ -303,6 +321,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "loadavg_start": os.getloadavg()[0],
+        "engine_sources_sha256": engine_fingerprint(),
     }
 
 
@@ -448,6 +467,9 @@ def bench(
             repo.close()
         res["manifest_bytes"] = manifest
         res["machine"]["loadavg_end"] = os.getloadavg()[0]
+        seen = {w["engine"] for w in (gen, floor_c, floor_m, build)} | {engine_fingerprint()}
+        if seen != {res["machine"]["engine_sources_sha256"]}:
+            res["engine_changed_during_run"] = sorted(seen)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return res
@@ -523,9 +545,13 @@ def print_table(res: dict[str, Any]) -> None:
     m = res["machine"]
     print(f"vstore engine benchmark: {res['records']:,} records, seed {res['seed']}")
     print(f"{m['date']}; {m['nproc']} CPUs, {m['cpu']}; Python {m['python']}; {m['platform']}")
-    print(f"load average (1 min) at start {m['loadavg_start']:.2f}, "
+    print(f"engine sources sha256 {m['engine_sources_sha256']}; "
+          f"load average (1 min) at start {m['loadavg_start']:.2f}, "
           f"at end {m.get('loadavg_end', float('nan')):.2f}; heavy passes: best of "
           f"{len(res['build']['all_seconds'])}; cold reads, apply: median of {COLD_REPEATS}")
+    if "engine_changed_during_run" in res:
+        print("WARNING: the engine's sources changed during the run "
+              f"({', '.join(res['engine_changed_during_run'])}): the figures are mixed")
     header = ("operation", "figure", "target", "ratio to floor", "result")
     table = [header, *rows(res)]
     widths = [max(len(r[i]) for r in table) for i in range(5)]

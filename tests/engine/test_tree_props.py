@@ -91,6 +91,9 @@ def test_diff_equals_the_dict_diff(first: dict, second: dict) -> None:
     ]
     assert list(diff(tree, a, b)) == expected
     assert list(diff(tree, b, a)) == [(k, n, o) for k, o, n in expected]
+    reported: list[tuple[bytes, bytes | None, bytes | None]] = []
+    assert tree.apply(a, second, changes=reported) == b
+    assert reported == expected  # apply reports exactly what diff finds
 
 
 def _model_merge(base, ours, theirs):  # type: ignore[no-untyped-def]

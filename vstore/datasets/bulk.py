@@ -95,8 +95,13 @@ def _drop_fields(record: dict[str, Any], fields: Iterable[str]) -> dict[str, Any
     return out
 
 
-def resolve_ops(ops: dict[bytes, Op], stored: dict[bytes, bytes]) -> dict[bytes, bytes | None]:
+def resolve_ops(
+    ops: dict[bytes, Op], stored: dict[bytes, bytes]
+) -> tuple[dict[bytes, bytes | None], dict[bytes, dict[str, Any]]]:
     """Turn queued ops into tree edits, merging updates into the stored records.
+
+    Returns:
+        The edits, and the new record of every key that is set.
 
     Raises:
         NotFoundError: an update names frames the version does not hold.
@@ -109,18 +114,20 @@ def resolve_ops(ops: dict[bytes, Op], stored: dict[bytes, bytes]) -> dict[bytes,
             "use add_frames to add new frames"
         )
     edits: dict[bytes, bytes | None] = {}
-    for key, (kind, record) in ops.items():
+    records: dict[bytes, dict[str, Any]] = {}
+    for key, (kind, payload) in ops.items():
         if kind == "del":
             edits[key] = None
-        elif kind == "set":
-            assert record is not None
-            edits[key] = encode_record(record)
+            continue
+        if kind == "set":
+            record = payload
         else:
-            merged = decode_record(stored[key], validate=False)
-            for patch in record:
-                merged = deep_merge(merged, patch)
-            edits[key] = encode_record(merged)
-    return edits
+            record = decode_record(stored[key], validate=False)
+            for patch in payload:
+                record = deep_merge(record, patch)
+        records[key] = record
+        edits[key] = encode_record(record)
+    return edits, records
 
 
 def check_threshold(flush_threshold: object) -> None:

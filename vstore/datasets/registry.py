@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vstore.datasets.stats import empty_stats
 from vstore.engine import Commit, Repository, WriteBatch
 from vstore.engine.codec import ObjectKind, decode, encode
 from vstore.engine.tree import EMPTY_ROOT
@@ -158,7 +159,9 @@ def _version_meta(
         "committed": None,
         "published": None,
         "committed_tree": EMPTY_ROOT,
-        "stats": {"labels": {}, "frames": {"annotated": 0, "unannotated": 0}, "content_types": {}},
+        "stats_tree": EMPTY_ROOT,
+        "stats": empty_stats(),
+        "committed_stats": empty_stats(),
     }
     meta.update(extra)
     return meta
@@ -293,7 +296,11 @@ class Registry:
             tree = EMPTY_ROOT
         else:
             tree, parents = parent.tree, (parent.commit.id,)
-            stats_from = {"stats": parent.meta["stats"], "committed_tree": parent.tree}
+            committed = parent.meta.get("committed_stats") or parent.meta["stats"]
+            stats_from = {
+                "stats": committed, "stats_tree": parent.tree, "committed_stats": committed,
+                "committed_tree": parent.tree,
+            }
         meta = _version_meta(dataset_id, vid, name, parent.version_id if parent else None)
         meta.update(stats_from)
         meta.update(extra)

@@ -592,7 +592,8 @@ class DatasetVersion:
         Returns:
             ``{labels, frames, content_types}``, each a list of ``{name, count}``.
         """
-        return stats_lists(self._refresh().meta["stats"])
+        meta = self._refresh().meta
+        return stats_lists(meta.get("committed_stats") or meta["stats"])
 
     def get_parent(self) -> str | None:
         """The parent version's id, or None for a root version."""
@@ -625,10 +626,22 @@ class DatasetVersion:
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]] | None:
             merges = [k for k, (kind, _) in ops.items() if kind == "merge"]
             stored = tree.get_many(state.tree, merges) if merges else {}
-            root = tree.apply(state.tree, resolve_ops(ops, stored), batch)
+            edits, records = resolve_ops(ops, stored)
+            changes: list[tuple[bytes, bytes | None, bytes | None]] = []
+            root = tree.apply(state.tree, edits, batch, changes=changes)
             if root == state.tree:
                 return None
-            return root, {"status": DRAFT} if state.status == COMMITTED else {}
+            updates: dict[str, Any] = {"status": DRAFT} if state.status == COMMITTED else {}
+            if state.meta.get("stats_tree") == state.tree:
+                # Keep the live stats current from what this write changed: no re-read.
+                pairs = (
+                    (None if old is None else decode_record(old, validate=False),
+                     None if new is None else records[key])
+                    for key, old, new in changes
+                )
+                updates["stats"] = apply_changes(state.meta["stats"], pairs)
+                updates["stats_tree"] = root
+            return root, updates
 
         self._write(change, "write frames")
 
@@ -817,11 +830,22 @@ class DatasetVersion:
         counts = {"added": 0, "modified": 0, "deleted": 0}
 
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]]:
+            repo = self._store.repo
             counts.update(added=0, modified=0, deleted=0)
-            d = diff_states(self._store.repo, state.committed_tree, state.tree)
-            stats = apply_changes(state.meta["stats"], d.record_pairs(counts))
+            for _key, old, new in repo.tree_diff(state.committed_tree, state.tree):
+                counts["added" if old is None else "deleted" if new is None else "modified"] += 1
+            stats = state.meta["stats"]
+            since = state.meta.get("stats_tree", state.committed_tree)
+            if since != state.tree:
+                # Writes that did not keep the live stats (a merge, say): catch up by diff.
+                scratch = {"added": 0, "modified": 0, "deleted": 0}
+                stats = apply_changes(
+                    stats, diff_states(repo, since, state.tree).record_pairs(scratch)
+                )
             return state.tree, {
                 "stats": stats,
+                "stats_tree": state.tree,
+                "committed_stats": stats,
                 "status": COMMITTED,
                 "committed": time.time(),
                 "committed_tree": state.tree,

@@ -89,16 +89,18 @@ class Chunker:
     Args:
         level: tree level (0 = leaves).
         params: chunking parameters.
-        emit: called with ``(keys, values)`` of each finished node.
+        emit: called with ``(keys, values, sizes, hashes)`` of each finished node.
     """
 
-    __slots__ = ("_emit", "_salt", "_table", "keys", "max_bytes", "nbytes", "vals")
+    __slots__ = (
+        "_emit", "_salt", "_table", "keys", "max_bytes", "nbytes", "phashes", "psizes", "vals",
+    )
 
     def __init__(
         self,
         level: int,
         params: TreeParams,
-        emit: Callable[[list[bytes], list[Any]], None],
+        emit: Callable[[list[bytes], list[Any], list[int], list[int]], None],
     ) -> None:
         self._salt = params.salt + bytes((level,))
         self._table = params.thresholds(level)
@@ -106,6 +108,8 @@ class Chunker:
         self._emit = emit
         self.keys: list[bytes] = []
         self.vals: list[Any] = []
+        self.psizes: list[int] = []
+        self.phashes: list[int] = []
         self.nbytes = 0
 
     def hash(self, key: bytes) -> int:
@@ -128,22 +132,27 @@ class Chunker:
             n += 1
             nbytes += sizes[i]
             if nbytes >= cap or (h < table[n] if n < last else True):
-                self.keys.extend(keys[start : i + 1])
-                self.vals.extend(vals[start : i + 1])
-                start = i + 1
+                end = i + 1
+                self.keys += keys[start:end]
+                self.vals += vals[start:end]
+                self.psizes += sizes[start:end]
+                self.phashes += hashes[start:end]
+                start = end
                 n = nbytes = 0
                 self.cut()
         if start < len(keys):
-            self.keys.extend(keys[start:])
-            self.vals.extend(vals[start:])
+            self.keys += keys[start:]
+            self.vals += vals[start:]
+            self.psizes += sizes[start:]
+            self.phashes += hashes[start:]
         self.nbytes = nbytes
 
     def cut(self) -> None:
         """End the current node here (at a boundary, or at the end of a level)."""
         if self.keys:
-            keys, vals = self.keys, self.vals
-            self.keys, self.vals, self.nbytes = [], [], 0
-            self._emit(keys, vals)
+            out = (self.keys, self.vals, self.psizes, self.phashes)
+            self.keys, self.vals, self.psizes, self.phashes, self.nbytes = [], [], [], [], 0
+            self._emit(*out)
 
     @property
     def pending(self) -> int:

@@ -174,6 +174,12 @@ class Repository:
         """Yield ``(key, old, new)`` between trees ``a`` and ``b``."""
         return diff(self.tree, a, b)
 
+    def tree_diff(
+        self, a: bytes, b: bytes
+    ) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+        """Like :meth:`diff`, but spilled values stay unresolved (cheaper when only keys count)."""
+        return diff(self.tree, a, b, resolve=False)
+
     def merge(
         self, base: bytes, ours: bytes, theirs: bytes, on_collision: Collision | None = None,
         batch: WriteBatch | None = None,

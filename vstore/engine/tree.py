@@ -190,13 +190,24 @@ class ProllyTree:
         except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
             raise CorruptObjectError(hexid(oid), f"not a valid tree node: {exc}") from exc
 
-    def _make(self, level: int, keys: list[bytes], vals: list[Any], batch: WriteBatch) -> Node:
+    def _make(
+        self,
+        level: int,
+        keys: list[bytes],
+        vals: list[Any],
+        batch: WriteBatch,
+        sizes: list[int] | None = None,
+        hashes: list[int] | None = None,
+    ) -> Node:
         body = _node_body(level, keys, vals)
         oid = batch.add(ObjectKind.NODE, body)
         if level == 0:
             node = Node(oid, 0, keys, vals)
         else:
             node = Node(oid, level, keys, [v[0] for v in vals], [v[1] for v in vals])
+        if sizes is not None and hashes is not None:
+            # The chunker already knows them: the next apply need not hash these keys.
+            node._evals, node._sizes, node._hashes = vals, sizes, hashes
         self._cache.put(oid, node)
         return node
 
@@ -324,11 +335,20 @@ class ProllyTree:
         root: bytes,
         edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
         batch: WriteBatch | None = None,
+        changes: list[tuple[bytes, bytes | None, bytes | None]] | None = None,
     ) -> bytes:
         """Apply upserts (``key -> value``) and deletes (``key -> None``).
 
         Only the nodes on the paths of the edited keys are rewritten; an edit
         that changes nothing writes nothing.
+
+        Args:
+            root: the tree to edit.
+            edits: ``key -> value`` (upsert) or ``key -> None`` (delete).
+            batch: where new nodes go (default: a private batch flushed before returning).
+            changes: if given, receives ``(key, old, new)`` for every edit that changed
+                something, in key order (what :func:`diff` of the two roots would
+                yield), at no extra reads.
 
         Returns:
             The new root id.
@@ -342,7 +362,13 @@ class ProllyTree:
         prepared = []
         for k, v in seq:
             prepared.append((k, None if v is None else self._store_value(v, b)))
-        new_root = _Applier(self, b).run(root, prepared)
+        log: list[tuple[bytes, Any, Any]] | None = [] if changes is not None else None
+        new_root = _Applier(self, b, log).run(root, prepared)
+        if changes is not None and log is not None:
+            res = self._resolve
+            changes.extend(
+                (k, None if o is None else res(o), None if n is None else res(n)) for k, o, n in log
+            )
         if own:
             b.flush()
         return new_root
@@ -385,9 +411,15 @@ class _Builder:
 
     _BUFFER = 512
 
-    def __init__(self, tree: ProllyTree, batch: WriteBatch) -> None:
+    def __init__(
+        self,
+        tree: ProllyTree,
+        batch: WriteBatch,
+        changes: list[tuple[bytes, bytes | None, bytes | None]] | None = None,
+    ) -> None:
         self.tree = tree
         self.batch = batch
+        self.changes = changes
         self.levels: list[Chunker] = []
         self.emitted: list[int] = []
         self._keys: list[bytes] = []
@@ -401,8 +433,10 @@ class _Builder:
             self.emitted.append(0)
         return self.levels[level]
 
-    def _emit(self, level: int, keys: list[bytes], vals: list[Any]) -> None:
-        node = self.tree._make(level, keys, vals, self.batch)
+    def _emit(
+        self, level: int, keys: list[bytes], vals: list[Any], sizes: list[int], hashes: list[int]
+    ) -> None:
+        node = self.tree._make(level, keys, vals, self.batch, sizes, hashes)
         self.emitted[level] += 1
         parent = self._level(level + 1)
         k = keys[0]
@@ -437,11 +471,11 @@ def _finish(
         top = level + 1 >= len(levels)
         if top and emitted[level] == 0:
             if level == 0:
-                return tree._make(0, ch.keys, ch.vals, batch).id
+                return tree._make(0, ch.keys, ch.vals, batch, ch.psizes, ch.phashes).id
             if len(ch.keys) == 1:
                 child_id: bytes = ch.vals[0][0]
                 return child_id
-            return tree._make(level, ch.keys, ch.vals, batch).id
+            return tree._make(level, ch.keys, ch.vals, batch, ch.psizes, ch.phashes).id
         ch.cut()
         level += 1
 
@@ -449,9 +483,15 @@ def _finish(
 class _Applier:
     """Applies sorted edits level by level, rewriting only the touched nodes."""
 
-    def __init__(self, tree: ProllyTree, batch: WriteBatch) -> None:
+    def __init__(
+        self,
+        tree: ProllyTree,
+        batch: WriteBatch,
+        changes: list[tuple[bytes, bytes | None, bytes | None]] | None = None,
+    ) -> None:
         self.tree = tree
         self.batch = batch
+        self.changes = changes
 
     def run(self, root: bytes, edits: list[tuple[bytes, Any]]) -> bytes:
         top = self.tree.load(root)
@@ -466,9 +506,12 @@ class _Applier:
             level += 1
         return root
 
-    def _collector(self, level: int, out: list[Node]) -> Callable[[list[bytes], list[Any]], None]:
-        def emit(keys: list[bytes], vals: list[Any]) -> None:
-            out.append(self.tree._make(level, keys, vals, self.batch))
+    def _log(self, level: int) -> list[tuple[bytes, Any, Any]] | None:
+        return self.changes if level == 0 and self.changes is not None else None
+
+    def _collector(self, level: int, out: list[Node]) -> Callable[..., None]:
+        def emit(keys: list[bytes], vals: list[Any], sizes: list[int], hashes: list[int]) -> None:
+            out.append(self.tree._make(level, keys, vals, self.batch, sizes, hashes))
 
         return emit
 
@@ -515,7 +558,7 @@ class _Applier:
             node = path[-1]
             nxt = _next_key(path)
             j = _edits_before(edits, i, nxt)
-            merged = _merge(node, edits[i:j], ch, level)
+            merged = _merge(node, edits[i:j], ch, level, self._log(level))
             if merged is None:  # nothing in this node actually changes
                 i = j
                 continue
@@ -536,7 +579,7 @@ class _Applier:
                 node = path[-1]
                 nxt = _next_key(path)
                 j = _edits_before(edits, i, nxt)
-                merged = _merge(node, edits[i:j], ch, level) or node.columns(ch)
+                merged = _merge(node, edits[i:j], ch, level, self._log(level)) or node.columns(ch)
             region = dict.fromkeys(old_firsts)
             for m in made:
                 region[m.keys[0]] = (m.id, m.count)
@@ -551,8 +594,17 @@ class _Applier:
 Columns = tuple[list[bytes], list[Any], list[int], list[int]]
 
 
-def _merge(node: Node, edits: list[tuple[bytes, Any]], ch: Chunker, level: int) -> Columns | None:
-    """Merge a node's entries with edits into columns; None if no edit changes anything."""
+def _merge(
+    node: Node,
+    edits: list[tuple[bytes, Any]],
+    ch: Chunker,
+    level: int,
+    log: list[tuple[bytes, Any, Any]] | None = None,
+) -> Columns | None:
+    """Merge a node's entries with edits into columns; None if no edit changes anything.
+
+    Effective changes are appended to ``log`` as ``(key, old, new)`` when it is given.
+    """
     keys, evals, sizes, hashes = node.columns(ch)
     ok: list[bytes] = []
     ov: list[Any] = []
@@ -573,6 +625,8 @@ def _merge(node: Node, edits: list[tuple[bytes, Any]], ch: Chunker, level: int) 
             pos = x + 1
             if v is None:
                 changed = True
+                if log is not None:
+                    log.append((k, evals[x], None))
                 continue
             if v == evals[x]:
                 ok.append(k)
@@ -583,6 +637,8 @@ def _merge(node: Node, edits: list[tuple[bytes, Any]], ch: Chunker, level: int) 
         elif v is None:
             continue
         changed = True
+        if log is not None:
+            log.append((k, evals[x] if present else None, v))
         ok.append(k)
         ov.append(v)
         os_.append(_entry_size(level, k, v))
