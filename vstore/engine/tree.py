@@ -19,103 +19,29 @@ from __future__ import annotations
 import functools
 import itertools
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import msgpack
-import msgspec
 
+from vstore.engine.apply import Applier
 from vstore.engine.chunker import Chunker, TreeParams
-from vstore.engine.codec import ID_SIZE, ObjectKind, encode, hexid
+from vstore.engine.codec import ObjectKind, hexid
+from vstore.engine.node import (
+    EMPTY_ROOT,
+    MAX_KEY_SIZE,
+    MAX_VALUE_SIZE,
+    SPILL_CODE,
+    Node,
+    Spill,
+    entry_size,
+    ext_hook,
+    node_body,
+)
 from vstore.engine.objects import LRU, ObjectStore, WriteBatch
 from vstore.errors import CorruptObjectError, InvalidArgumentError, ObjectTooLargeError
 
 __all__ = ["EMPTY_ROOT", "Node", "ProllyTree", "Spill"]
-
-Spill = msgspec.msgpack.Ext
-_SPILL_CODE = 1
-_ENTRY_OVERHEAD = 4
-MAX_KEY_SIZE = 4096
-MAX_VALUE_SIZE = 32 * 1024 * 1024
-
-
-def _ext_hook(code: int, data: bytes) -> Spill:
-    return Spill(code, data)
-
-
-class Node:
-    """A decoded tree node (immutable by convention; shared through caches)."""
-
-    __slots__ = ("_evals", "_hashes", "_sizes", "counts", "id", "keys", "level", "vals")
-
-    def __init__(
-        self,
-        oid: bytes,
-        level: int,
-        keys: list[bytes],
-        vals: list[Any],
-        counts: list[int] | None = None,
-    ) -> None:
-        self.id = oid
-        self.level = level
-        self.keys = keys
-        self.vals = vals
-        self.counts = counts
-        self._evals: list[Any] | None = None
-        self._sizes: list[int] | None = None
-        self._hashes: list[int] | None = None
-
-    @property
-    def count(self) -> int:
-        """Number of records below this node."""
-        return len(self.keys) if self.counts is None else sum(self.counts)
-
-    def entry(self, i: int) -> Any:
-        """The chunker value of entry ``i``: the raw value, or ``(child_id, count)``."""
-        if self.counts is None:
-            return self.vals[i]
-        return (self.vals[i], self.counts[i])
-
-    def columns(self, ch: Chunker) -> tuple[list[bytes], list[Any], list[int], list[int]]:
-        """Keys, chunker values, sizes and boundary hashes (computed once, then cached)."""
-        if self._hashes is None:
-            if self.counts is None:
-                self._evals = self.vals
-            else:
-                self._evals = list(zip(self.vals, self.counts, strict=True))
-            lvl = self.level
-            pairs = zip(self.keys, self.vals, strict=True)
-            self._sizes = [_entry_size(lvl, k, v) for k, v in pairs]
-            self._hashes = ch.hashes(self.keys)
-        assert self._evals is not None and self._sizes is not None
-        return self.keys, self._evals, self._sizes, self._hashes
-
-
-def _node_body(level: int, keys: list[bytes], vals: list[Any]) -> bytes:
-    if level == 0:
-        return encode([0, keys, vals])
-    return encode([level, keys, [v[0] for v in vals], [v[1] for v in vals]])
-
-
-EMPTY_BODY = _node_body(0, [], [])
-
-
-def _empty_root() -> bytes:
-    from vstore.engine.codec import hash_bytes
-
-    return hash_bytes(EMPTY_BODY)
-
-
-EMPTY_ROOT = _empty_root()
-
-
-def _entry_size(level: int, key: bytes, value: Any) -> int:
-    if level:
-        return len(key) + ID_SIZE + _ENTRY_OVERHEAD
-    if isinstance(value, bytes):
-        return len(key) + len(value) + _ENTRY_OVERHEAD
-    return len(key) + ID_SIZE + _ENTRY_OVERHEAD
-
 
 class ProllyTree:
     """Operations on prolly trees stored in an :class:`ObjectStore`.
@@ -174,7 +100,7 @@ class ProllyTree:
     @staticmethod
     def _decode(oid: bytes, body: bytes) -> Node:
         try:
-            raw = msgpack.unpackb(body, raw=False, ext_hook=_ext_hook, strict_map_key=True)
+            raw = msgpack.unpackb(body, raw=False, ext_hook=ext_hook, strict_map_key=True)
             level = raw[0]
             if level == 0 and len(raw) == 3:
                 keys, vals = raw[1], raw[2]
@@ -199,7 +125,7 @@ class ProllyTree:
         sizes: list[int] | None = None,
         hashes: list[int] | None = None,
     ) -> Node:
-        body = _node_body(level, keys, vals)
+        body = node_body(level, keys, vals)
         oid = batch.add(ObjectKind.NODE, body)
         if level == 0:
             node = Node(oid, 0, keys, vals)
@@ -214,7 +140,7 @@ class ProllyTree:
     def _resolve(self, value: Any) -> bytes:
         if isinstance(value, bytes):
             return value
-        if isinstance(value, Spill) and value.code == _SPILL_CODE:
+        if isinstance(value, Spill) and value.code == SPILL_CODE:
             return self.store.get(bytes(value.data), ObjectKind.BLOB)
         raise CorruptObjectError("?", f"unknown leaf value {value!r}")
 
@@ -224,7 +150,7 @@ class ProllyTree:
                 raise ObjectTooLargeError(
                     f"value of {len(value)} bytes is over the {MAX_VALUE_SIZE}-byte limit"
                 )
-            return Spill(_SPILL_CODE, batch.add(ObjectKind.BLOB, value))
+            return Spill(SPILL_CODE, batch.add(ObjectKind.BLOB, value))
         return value
 
     # -- reads -------------------------------------------------------------------
@@ -363,7 +289,7 @@ class ProllyTree:
         for k, v in seq:
             prepared.append((k, None if v is None else self._store_value(v, b)))
         log: list[tuple[bytes, Any, Any]] | None = [] if changes is not None else None
-        new_root = _Applier(self, b, log).run(root, prepared)
+        new_root = Applier(self, b, log).run(root, prepared)
         if changes is not None and log is not None:
             res = self._resolve
             changes.extend(
@@ -440,7 +366,7 @@ class _Builder:
         self.emitted[level] += 1
         parent = self._level(level + 1)
         k = keys[0]
-        parent.feed([k], [(node.id, node.count)], [_entry_size(1, k, None)], [parent.hash(k)])
+        parent.feed([k], [(node.id, node.count)], [entry_size(1, k, None)], [parent.hash(k)])
 
     def add(self, key: bytes, value: Any) -> None:
         self._keys.append(key)
@@ -453,7 +379,7 @@ class _Builder:
         if keys:
             self._keys, self._vals = [], []
             ch = self.levels[0]
-            sizes = [_entry_size(0, k, v) for k, v in zip(keys, vals, strict=True)]
+            sizes = [entry_size(0, k, v) for k, v in zip(keys, vals, strict=True)]
             ch.feed(keys, vals, sizes, ch.hashes(keys))
 
     def finish(self) -> bytes:
@@ -480,224 +406,3 @@ def _finish(
         level += 1
 
 
-class _Applier:
-    """Applies sorted edits level by level, rewriting only the touched nodes."""
-
-    def __init__(
-        self,
-        tree: ProllyTree,
-        batch: WriteBatch,
-        changes: list[tuple[bytes, bytes | None, bytes | None]] | None = None,
-    ) -> None:
-        self.tree = tree
-        self.batch = batch
-        self.changes = changes
-
-    def run(self, root: bytes, edits: list[tuple[bytes, Any]]) -> bytes:
-        top = self.tree.load(root)
-        level = 0
-        while edits:
-            new_nodes, parent_edits, changed = self._level(top, level, edits)
-            if not changed:
-                return root
-            if level == top.level:
-                return self._grow(level, new_nodes)
-            edits = parent_edits
-            level += 1
-        return root
-
-    def _log(self, level: int) -> list[tuple[bytes, Any, Any]] | None:
-        return self.changes if level == 0 and self.changes is not None else None
-
-    def _collector(self, level: int, out: list[Node]) -> Callable[..., None]:
-        def emit(keys: list[bytes], vals: list[Any], sizes: list[int], hashes: list[int]) -> None:
-            out.append(self.tree._make(level, keys, vals, self.batch, sizes, hashes))
-
-        return emit
-
-    def _grow(self, level: int, nodes: list[Node]) -> bytes:
-        """Make the new top of the tree from the nodes of the old root's level."""
-        tree = self.tree
-        while True:
-            if not nodes:
-                return self.tree._make(0, [], [], self.batch).id
-            if len(nodes) == 1:
-                node = nodes[0]
-                # A level with one node is the top; drop single-entry internal roots.
-                while node.level and len(node.keys) == 1:
-                    node = tree.load(node.vals[0])
-                return node.id
-            out: list[Node] = []
-            ch = Chunker(level + 1, tree.params, self._collector(level + 1, out))
-            keys = [n.keys[0] for n in nodes]
-            ch.feed(
-                keys, [(n.id, n.count) for n in nodes], [_entry_size(1, k, None) for k in keys],
-                ch.hashes(keys),
-            )
-            ch.cut()
-            nodes = out
-            level += 1
-
-    def _level(
-        self, top: Node, level: int, edits: list[tuple[bytes, Any]]
-    ) -> tuple[list[Node], list[tuple[bytes, Any]], bool]:
-        """Re-chunk the nodes of ``level`` that ``edits`` touch.
-
-        Returns:
-            The new nodes (all of them when ``level`` is the top level), the edits
-            this makes to the level above, and whether anything changed.
-        """
-        tree = self.tree
-        made: list[Node] = []
-        ch = Chunker(level, tree.params, self._collector(level, made))
-        parent_edits: list[tuple[bytes, Any]] = []
-        changed = False
-        i, n = 0, len(edits)
-        while i < n:
-            path = _seek(tree, top, level, edits[i][0])
-            node = path[-1]
-            nxt = _next_key(path)
-            j = _edits_before(edits, i, nxt)
-            merged = _merge(node, edits[i:j], ch, level, self._log(level))
-            if merged is None:  # nothing in this node actually changes
-                i = j
-                continue
-            changed = True
-            old_firsts = []
-            made.clear()
-            while True:
-                if node.keys:
-                    old_firsts.append(node.keys[0])
-                i = j
-                ch.feed(*merged)
-                if nxt is None:
-                    ch.cut()
-                    break
-                if not ch.pending:
-                    break  # the new boundaries meet an old one: the rest is unchanged
-                _advance(tree, path, level)
-                node = path[-1]
-                nxt = _next_key(path)
-                j = _edits_before(edits, i, nxt)
-                merged = _merge(node, edits[i:j], ch, level, self._log(level)) or node.columns(ch)
-            region = dict.fromkeys(old_firsts)
-            for m in made:
-                region[m.keys[0]] = (m.id, m.count)
-            parent_edits.extend(sorted(region.items(), key=lambda kv: kv[0]))
-            if level == top.level:
-                return list(made), [], True
-        if level == top.level:
-            return [top], [], changed
-        return [], parent_edits, changed
-
-
-Columns = tuple[list[bytes], list[Any], list[int], list[int]]
-
-
-def _merge(
-    node: Node,
-    edits: list[tuple[bytes, Any]],
-    ch: Chunker,
-    level: int,
-    log: list[tuple[bytes, Any, Any]] | None = None,
-) -> Columns | None:
-    """Merge a node's entries with edits into columns; None if no edit changes anything.
-
-    Effective changes are appended to ``log`` as ``(key, old, new)`` when it is given.
-    """
-    keys, evals, sizes, hashes = node.columns(ch)
-    ok: list[bytes] = []
-    ov: list[Any] = []
-    os_: list[int] = []
-    oh: list[int] = []
-    changed = False
-    pos = 0
-    for k, v in edits:
-        x = bisect_left(keys, k, pos)
-        if x > pos:
-            ok += keys[pos:x]
-            ov += evals[pos:x]
-            os_ += sizes[pos:x]
-            oh += hashes[pos:x]
-        pos = x
-        present = x < len(keys) and keys[x] == k
-        if present:
-            pos = x + 1
-            if v is None:
-                changed = True
-                if log is not None:
-                    log.append((k, evals[x], None))
-                continue
-            if v == evals[x]:
-                ok.append(k)
-                ov.append(v)
-                os_.append(sizes[x])
-                oh.append(hashes[x])
-                continue
-        elif v is None:
-            continue
-        changed = True
-        if log is not None:
-            log.append((k, evals[x] if present else None, v))
-        ok.append(k)
-        ov.append(v)
-        os_.append(_entry_size(level, k, v))
-        oh.append(hashes[x] if present else ch.hash(k))
-    if not changed:
-        return None
-    if pos < len(keys):
-        ok += keys[pos:]
-        ov += evals[pos:]
-        os_ += sizes[pos:]
-        oh += hashes[pos:]
-    return ok, ov, os_, oh
-
-
-def _edits_before(edits: list[tuple[bytes, Any]], i: int, bound: bytes | None) -> int:
-    if bound is None:
-        return len(edits)
-    j = i
-    while j < len(edits) and edits[j][0] < bound:
-        j += 1
-    return j
-
-
-def _seek(tree: ProllyTree, top: Node, level: int, key: bytes) -> list[Any]:
-    """Path from the root to the node of ``level`` whose range holds ``key``.
-
-    The path alternates: ``[root, idx, child, idx, ..., node]``.
-    """
-    path: list[Any] = []
-    node = top
-    while node.level > level:
-        i = max(bisect_right(node.keys, key) - 1, 0)
-        path += [node, i]
-        node = tree.load(node.vals[i])
-    path.append(node)
-    return path
-
-
-def _next_key(path: list[Any]) -> bytes | None:
-    """First key of the node after ``path[-1]`` on the same level, or None at the end."""
-    for d in range(len(path) - 3, -1, -2):
-        parent, i = path[d], path[d + 1]
-        if i + 1 < len(parent.keys):
-            k: bytes = parent.keys[i + 1]
-            return k
-    return None
-
-
-def _advance(tree: ProllyTree, path: list[Any], level: int) -> None:
-    """Move ``path`` to the next node on the same level (the caller knows there is one)."""
-    for d in range(len(path) - 3, -1, -2):
-        parent, i = path[d], path[d + 1]
-        if i + 1 < len(parent.keys):
-            del path[d + 1 :]
-            path.append(i + 1)
-            node = tree.load(parent.vals[i + 1])
-            while node.level > level:
-                path += [node, 0]
-                node = tree.load(node.vals[0])
-            path.append(node)
-            return
-    raise AssertionError("no next node")

@@ -1,0 +1,98 @@
+"""Tree nodes: the decoded form, the canonical body, and entry sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from vstore.engine.chunker import Chunker
+from vstore.engine.codec import ID_SIZE, encode, hash_bytes
+
+__all__ = [
+    "EMPTY_ROOT",
+    "MAX_KEY_SIZE",
+    "MAX_VALUE_SIZE",
+    "Node",
+    "Spill",
+    "entry_size",
+    "node_body",
+]
+
+Spill = msgspec.msgpack.Ext
+SPILL_CODE = 1
+ENTRY_OVERHEAD = 4
+MAX_KEY_SIZE = 4096
+MAX_VALUE_SIZE = 32 * 1024 * 1024
+
+
+def ext_hook(code: int, data: bytes) -> Spill:
+    return Spill(code, data)
+
+
+class Node:
+    """A decoded tree node (immutable by convention; shared through caches)."""
+
+    __slots__ = ("_evals", "_hashes", "_sizes", "counts", "id", "keys", "level", "vals")
+
+    def __init__(
+        self,
+        oid: bytes,
+        level: int,
+        keys: list[bytes],
+        vals: list[Any],
+        counts: list[int] | None = None,
+    ) -> None:
+        self.id = oid
+        self.level = level
+        self.keys = keys
+        self.vals = vals
+        self.counts = counts
+        self._evals: list[Any] | None = None
+        self._sizes: list[int] | None = None
+        self._hashes: list[int] | None = None
+
+    @property
+    def count(self) -> int:
+        """Number of records below this node."""
+        return len(self.keys) if self.counts is None else sum(self.counts)
+
+    def entry(self, i: int) -> Any:
+        """The chunker value of entry ``i``: the raw value, or ``(child_id, count)``."""
+        if self.counts is None:
+            return self.vals[i]
+        return (self.vals[i], self.counts[i])
+
+    def columns(self, ch: Chunker) -> tuple[list[bytes], list[Any], list[int], list[int]]:
+        """Keys, chunker values, sizes and boundary hashes (computed once, then cached)."""
+        if self._hashes is None:
+            if self.counts is None:
+                self._evals = self.vals
+            else:
+                self._evals = list(zip(self.vals, self.counts, strict=True))
+            lvl = self.level
+            pairs = zip(self.keys, self.vals, strict=True)
+            self._sizes = [entry_size(lvl, k, v) for k, v in pairs]
+            self._hashes = ch.hashes(self.keys)
+        assert self._evals is not None and self._sizes is not None
+        return self.keys, self._evals, self._sizes, self._hashes
+
+
+def node_body(level: int, keys: list[bytes], vals: list[Any]) -> bytes:
+    if level == 0:
+        return encode([0, keys, vals])
+    return encode([level, keys, [v[0] for v in vals], [v[1] for v in vals]])
+
+
+EMPTY_BODY = node_body(0, [], [])
+
+
+EMPTY_ROOT = hash_bytes(EMPTY_BODY)
+
+
+def entry_size(level: int, key: bytes, value: Any) -> int:
+    if level:
+        return len(key) + ID_SIZE + ENTRY_OVERHEAD
+    if isinstance(value, bytes):
+        return len(key) + len(value) + ENTRY_OVERHEAD
+    return len(key) + ID_SIZE + ENTRY_OVERHEAD
