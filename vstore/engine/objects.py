@@ -17,36 +17,43 @@ __all__ = ["LRU", "ObjectStore", "WriteBatch", "WriteStats"]
 
 # A batch writes to the backend once it holds this many bytes, so building a
 # large tree never keeps more than this in memory.
-_BATCH_BYTES = 32 * 1024 * 1024
+_BATCH_BYTES = 16 * 1024 * 1024
 
 
 class LRU:
-    """A small thread-safe least-recently-used map with a bound on entries."""
+    """A thread-safe least-recently-used map bounded by the total weight of its values."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._d: OrderedDict[bytes, Any] = OrderedDict()
+        self.weight = 0
+        self._d: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: bytes) -> Any:
         with self._lock:
-            v = self._d.get(key)
-            if v is not None:
-                self._d.move_to_end(key)
-            return v
+            hit = self._d.get(key)
+            if hit is None:
+                return None
+            self._d.move_to_end(key)
+            return hit[0]
 
-    def put(self, key: bytes, value: Any) -> None:
-        if self.capacity <= 0:
+    def put(self, key: bytes, value: Any, weight: int = 1) -> None:
+        if weight > self.capacity:
             return
         with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.capacity:
-                self._d.popitem(last=False)
+            old = self._d.pop(key, None)
+            if old is not None:
+                self.weight -= old[1]
+            self._d[key] = (value, weight)
+            self.weight += weight
+            while self.weight > self.capacity:
+                _, (_, w) = self._d.popitem(last=False)
+                self.weight -= w
 
     def clear(self) -> None:
         with self._lock:
             self._d.clear()
+            self.weight = 0
 
 
 @dataclass
@@ -70,13 +77,17 @@ class ObjectStore:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        # Open batches: an object queued but not yet flushed must still be readable,
-        # e.g. when a second apply in one flush walks a node the first one made.
-        self._batches: weakref.WeakSet[WriteBatch] = weakref.WeakSet()
+        # Batches holding queued objects: an object queued but not yet flushed must
+        # still be readable, e.g. when a second apply in one flush walks a node the
+        # first one made. Weak, so an abandoned batch does not stay here.
+        self._open: dict[int, weakref.ref[WriteBatch]] = {}
 
     def _unflushed(self, object_id: bytes) -> bytes | None:
-        for b in list(self._batches):
-            stored = b.peek(object_id)
+        if not self._open:
+            return None
+        for ref in list(self._open.values()):
+            b = ref()
+            stored = None if b is None else b.peek(object_id)
             if stored is not None:
                 return stored
         return None
@@ -159,7 +170,11 @@ class WriteBatch:
         self._pending: dict[bytes, bytes] = {}
         self._size = 0
         self.stats = WriteStats()
-        store._batches.add(self)
+
+    def _register(self) -> None:
+        opened, key = self.store._open, id(self)
+        # The callback holds the store's map and the key, never the batch itself.
+        opened[key] = weakref.ref(self, lambda _ref: opened.pop(key, None))
 
     def peek(self, object_id: bytes) -> bytes | None:
         """Return the stored bytes of a queued, unflushed object."""
@@ -169,6 +184,8 @@ class WriteBatch:
         """Queue one object; return its id."""
         oid, stored = pack_object(kind, body)
         if oid not in self._pending:
+            if not self._pending:
+                self._register()
             self._pending[oid] = stored
             self._size += len(stored)
             if self._size >= self.max_bytes:
@@ -183,6 +200,7 @@ class WriteBatch:
         self.store.backend.put_objects(self._pending)
         self._pending = {}
         self._size = 0
+        self.store._open.pop(id(self), None)
         self.stats.add(done)
         return done
 

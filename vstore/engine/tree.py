@@ -53,7 +53,7 @@ class ProllyTree:
         store: the object store.
         params: chunking parameters (must be the same for every writer of a store).
         spill_bytes: values longer than this are stored as their own object.
-        cache_nodes: how many decoded nodes to keep in memory.
+        cache_bytes: about how much memory decoded nodes may keep.
     """
 
     def __init__(
@@ -62,12 +62,12 @@ class ProllyTree:
         params: TreeParams | None = None,
         *,
         spill_bytes: int = 32 * 1024,
-        cache_nodes: int = 65536,
+        cache_bytes: int = 128 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.params = params or TreeParams()
         self.spill_bytes = spill_bytes
-        self._cache = LRU(cache_nodes)
+        self._cache = LRU(cache_bytes)
 
     # -- nodes -------------------------------------------------------------------
 
@@ -78,8 +78,9 @@ class ProllyTree:
             if oid == EMPTY_ROOT:
                 # The empty tree needs no stored object: every store "has" it.
                 return Node(EMPTY_ROOT, 0, [], [])
-            node = self._decode(oid, self.store.get(oid, ObjectKind.NODE))
-            self._cache.put(oid, node)
+            body = self.store.get(oid, ObjectKind.NODE)
+            node = self._decode(oid, body)
+            self._cache.put(oid, node, _weight(body, node))
         return node
 
     def load_many(self, oids: list[bytes]) -> list[Node]:
@@ -93,7 +94,7 @@ class ProllyTree:
             for i, o in enumerate(oids):
                 if out[i] is None:
                     node = self._decode(o, bodies[o])
-                    self._cache.put(o, node)
+                    self._cache.put(o, node, _weight(bodies[o], node))
                     out[i] = node
         return out  # type: ignore[return-value]
 
@@ -124,6 +125,8 @@ class ProllyTree:
         batch: WriteBatch,
         sizes: list[int] | None = None,
         hashes: list[int] | None = None,
+        *,
+        cache: bool = True,
     ) -> Node:
         body = node_body(level, keys, vals)
         oid = batch.add(ObjectKind.NODE, body)
@@ -134,7 +137,8 @@ class ProllyTree:
         if sizes is not None and hashes is not None:
             # The chunker already knows them: the next apply need not hash these keys.
             node._evals, node._sizes, node._hashes = vals, sizes, hashes
-        self._cache.put(oid, node)
+        if cache:
+            self._cache.put(oid, node, _weight(body, node))
         return node
 
     def _resolve(self, value: Any) -> bytes:
@@ -332,6 +336,11 @@ def _prefix_end(prefix: bytes) -> bytes | None:
     return bytes(p)
 
 
+def _weight(body: bytes, node: Node) -> int:
+    """Rough memory of a decoded node: its bytes plus Python's per-entry overhead."""
+    return len(body) + 160 * len(node.keys) + 200
+
+
 class _Builder:
     """Streams sorted entries into nodes, level by level."""
 
@@ -362,7 +371,9 @@ class _Builder:
     def _emit(
         self, level: int, keys: list[bytes], vals: list[Any], sizes: list[int], hashes: list[int]
     ) -> None:
-        node = self.tree._make(level, keys, vals, self.batch, sizes, hashes)
+        # A bulk build caches only internal nodes: leaves are written once and rarely
+        # read right back, and caching them would hold the whole dataset in memory.
+        node = self.tree._make(level, keys, vals, self.batch, sizes, hashes, cache=level > 0)
         self.emitted[level] += 1
         parent = self._level(level + 1)
         k = keys[0]
