@@ -28,7 +28,8 @@ def test_readme_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "b'frame-0007' modified" in out
     assert "b'frame-0008' deleted" in out
-    assert (tmp_path / "data.vstore").is_dir()
+    assert "{'added': 0, 'modified': 0, 'deleted': 1}" in out
+    assert (tmp_path / "data.vstore").is_dir() and (tmp_path / "engine.vstore").is_dir()
 
 
 @pytest.mark.parametrize("doc", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
