@@ -612,4 +612,5 @@ def _converter(projection: Sequence[str] | None) -> Callable[[bytes], Any]:
         return lambda raw: record_to_frame(decode_record(raw, validate=False), validate=False)
     paths = list(projection)
     compile_projection(paths)  # a bad path fails here, before any frame is read
-    return lambda raw: project(decode_record(raw, validate=False), paths)
+    # A freshly decoded record is ours alone: project it without copying.
+    return lambda raw: project(decode_record(raw, validate=False), paths, copy=False)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from vstore.engine.chunker import Chunker
-from vstore.engine.node import Node, entry_size
+from vstore.engine.node import Columns, Node, entry_size
 from vstore.engine.objects import WriteBatch
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class Applier:
 
     def run(self, root: bytes, edits: list[tuple[bytes, Any]]) -> bytes:
         top = self.tree.load(root)
+        self._prefetch(top, [k for k, _ in edits])
         level = 0
         while edits:
             new_nodes, parent_edits, changed = self._level(top, level, edits)
@@ -48,6 +49,25 @@ class Applier:
             edits = parent_edits
             level += 1
         return root
+
+    def _prefetch(self, top: Node, keys: list[bytes]) -> None:
+        """Load, level by level and in batches, every node the sorted ``keys`` will touch."""
+        tree = self.tree
+        parents = [top] * len(keys)
+        while keys and parents[0].level > 0:
+            children: list[bytes] = []
+            wanted: list[bytes] = []
+            for node, k in zip(parents, keys, strict=True):
+                i = max(bisect_right(node.keys, k) - 1, 0)
+                children.append(node.vals[i])
+                # Re-chunking often runs on into the next node: fetch it too.
+                wanted += node.vals[i : i + 2]
+            tree.prefetch(wanted)
+            loaded: dict[bytes, Node] = {}
+            for cid in children:
+                if cid not in loaded:
+                    loaded[cid] = tree.load(cid)
+            parents = [loaded[c] for c in children]
 
     def _log(self, level: int) -> list[tuple[bytes, Any, Any]] | None:
         return self.changes if level == 0 and self.changes is not None else None
@@ -136,7 +156,6 @@ class Applier:
         return [], parent_edits, changed
 
 
-Columns = tuple[list[bytes], list[Any], list[int], list[int]]
 
 
 def _merge(

@@ -11,7 +11,7 @@ backend gives the same nodes and the same root id.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +122,13 @@ class Chunker:
         b3 = blake3.blake3
         return [int.from_bytes(b3(salt + k).digest(8), "big") for k in keys]
 
-    def feed(self, keys: list[bytes], vals: list[Any], sizes: list[int], hashes: list[int]) -> None:
+    def feed(
+        self,
+        keys: Sequence[bytes],
+        vals: Sequence[Any],
+        sizes: Sequence[int],
+        hashes: Sequence[int],
+    ) -> None:
         """Append entries; every node that fills is emitted."""
         table, cap = self._table, self.max_bytes
         last = len(table)

@@ -102,10 +102,17 @@ def diff(
             sb.pop()
             if pa != pb:
                 yield ka, res(pa), res(pb)
-        elif la >= lb:
+        elif la == lb:
+            na, nb = tree.load(sa.pop()[2]), tree.load(sb.pop()[2])
+            if na.level and nb.level:
+                # Children present on one side only will be read next: fetch them together.
+                ca, cb = set(na.vals), set(nb.vals)
+                only = [c for c in na.vals if c not in cb] + [c for c in nb.vals if c not in ca]
+                tree.prefetch(only)
+            _push_node(sa, na)
+            _push_node(sb, nb)
+        elif la > lb:
             _push_node(sa, tree.load(sa.pop()[2]))
-            if la == lb:
-                _push_node(sb, tree.load(sb.pop()[2]))
         else:
             _push_node(sb, tree.load(sb.pop()[2]))
     for side, stack in ((0, sa), (1, sb)):

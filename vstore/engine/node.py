@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -31,7 +32,12 @@ def ext_hook(code: int, data: bytes) -> Spill:
 
 
 class Node:
-    """A decoded tree node (immutable by convention; shared through caches)."""
+    """A decoded tree node (immutable; shared through caches).
+
+    Its columns are tuples: a tuple of bytes or ints is not tracked by Python's
+    cyclic garbage collector, so a cache of many nodes does not slow every
+    collection down (lists would be scanned again at each one).
+    """
 
     __slots__ = ("_evals", "_hashes", "_sizes", "counts", "id", "keys", "level", "vals")
 
@@ -39,18 +45,18 @@ class Node:
         self,
         oid: bytes,
         level: int,
-        keys: list[bytes],
-        vals: list[Any],
-        counts: list[int] | None = None,
+        keys: Sequence[bytes],
+        vals: Sequence[Any],
+        counts: Sequence[int] | None = None,
     ) -> None:
         self.id = oid
         self.level = level
-        self.keys = keys
-        self.vals = vals
-        self.counts = counts
-        self._evals: list[Any] | None = None
-        self._sizes: list[int] | None = None
-        self._hashes: list[int] | None = None
+        self.keys: tuple[bytes, ...] = tuple(keys)
+        self.vals: tuple[Any, ...] = tuple(vals)
+        self.counts: tuple[int, ...] | None = None if counts is None else tuple(counts)
+        self._evals: tuple[Any, ...] | None = None
+        self._sizes: tuple[int, ...] | None = None
+        self._hashes: tuple[int, ...] | None = None
 
     @property
     def count(self) -> int:
@@ -63,22 +69,31 @@ class Node:
             return self.vals[i]
         return (self.vals[i], self.counts[i])
 
-    def columns(self, ch: Chunker) -> tuple[list[bytes], list[Any], list[int], list[int]]:
+    def columns(self, ch: Chunker) -> Columns:
         """Keys, chunker values, sizes and boundary hashes (computed once, then cached)."""
         if self._hashes is None:
             if self.counts is None:
                 self._evals = self.vals
             else:
-                self._evals = list(zip(self.vals, self.counts, strict=True))
+                self._evals = tuple(zip(self.vals, self.counts, strict=True))
             lvl = self.level
             pairs = zip(self.keys, self.vals, strict=True)
-            self._sizes = [entry_size(lvl, k, v) for k, v in pairs]
-            self._hashes = ch.hashes(self.keys)
+            self._sizes = tuple([entry_size(lvl, k, v) for k, v in pairs])
+            self._hashes = tuple(ch.hashes(list(self.keys)))
         assert self._evals is not None and self._sizes is not None
         return self.keys, self._evals, self._sizes, self._hashes
 
+    def set_columns(
+        self, evals: Sequence[Any], sizes: Sequence[int], hashes: Sequence[int]
+    ) -> None:
+        """Record columns the chunker already computed for this node."""
+        self._evals, self._sizes, self._hashes = tuple(evals), tuple(sizes), tuple(hashes)
 
-def node_body(level: int, keys: list[bytes], vals: list[Any]) -> bytes:
+
+Columns = tuple[Sequence[bytes], Sequence[Any], Sequence[int], Sequence[int]]
+
+
+def node_body(level: int, keys: Sequence[bytes], vals: Sequence[Any]) -> bytes:
     if level == 0:
         return encode([0, keys, vals])
     return encode([level, keys, [v[0] for v in vals], [v[1] for v in vals]])

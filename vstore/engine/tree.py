@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -62,7 +62,7 @@ class ProllyTree:
         params: TreeParams | None = None,
         *,
         spill_bytes: int = 32 * 1024,
-        cache_bytes: int = 128 * 1024 * 1024,
+        cache_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.params = params or TreeParams()
@@ -83,7 +83,7 @@ class ProllyTree:
             self._cache.put(oid, node, _weight(body, node))
         return node
 
-    def load_many(self, oids: list[bytes]) -> list[Node]:
+    def load_many(self, oids: Sequence[bytes]) -> list[Node]:
         """Return several nodes in order, fetching the uncached ones in one request."""
         out: list[Node | None] = [
             self._cache.get(o) if o != EMPTY_ROOT else self.load(o) for o in oids
@@ -98,10 +98,27 @@ class ProllyTree:
                     out[i] = node
         return out  # type: ignore[return-value]
 
+    def prefetch(self, oids: Sequence[bytes], chunk: int = 256) -> None:
+        """Load the uncached nodes among ``oids`` into the cache, a chunk per request.
+
+        One backend request (one LMDB transaction, or one batch of ranged reads)
+        per chunk instead of one per node.
+        """
+        cache = self._cache
+        todo = [o for o in dict.fromkeys(oids) if o != EMPTY_ROOT and cache.get(o) is None]
+        for i in range(0, len(todo), chunk):
+            part = todo[i : i + chunk]
+            bodies = self.store.get_many(part, ObjectKind.NODE)
+            for o in part:
+                node = self._decode(o, bodies[o])
+                cache.put(o, node, _weight(bodies[o], node))
+
     @staticmethod
     def _decode(oid: bytes, body: bytes) -> Node:
         try:
-            raw = msgpack.unpackb(body, raw=False, ext_hook=ext_hook, strict_map_key=True)
+            raw = msgpack.unpackb(
+                body, raw=False, use_list=False, ext_hook=ext_hook, strict_map_key=True
+            )
             level = raw[0]
             if level == 0 and len(raw) == 3:
                 keys, vals = raw[1], raw[2]
@@ -136,7 +153,7 @@ class ProllyTree:
             node = Node(oid, level, keys, [v[0] for v in vals], [v[1] for v in vals])
         if sizes is not None and hashes is not None:
             # The chunker already knows them: the next apply need not hash these keys.
-            node._evals, node._sizes, node._hashes = vals, sizes, hashes
+            node.set_columns(vals, sizes, hashes)
         if cache:
             self._cache.put(oid, node, _weight(body, node))
         return node
@@ -346,15 +363,9 @@ class _Builder:
 
     _BUFFER = 512
 
-    def __init__(
-        self,
-        tree: ProllyTree,
-        batch: WriteBatch,
-        changes: list[tuple[bytes, bytes | None, bytes | None]] | None = None,
-    ) -> None:
+    def __init__(self, tree: ProllyTree, batch: WriteBatch) -> None:
         self.tree = tree
         self.batch = batch
-        self.changes = changes
         self.levels: list[Chunker] = []
         self.emitted: list[int] = []
         self._keys: list[bytes] = []

@@ -17,7 +17,7 @@ record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -31,12 +31,16 @@ LEAF: Node = None
 _ABSENT: Any = object()
 
 
-def project(record: dict[str, Any], projection: Sequence[str]) -> dict[str, Any]:
+def project(
+    record: dict[str, Any], projection: Sequence[str], *, copy: bool = True
+) -> dict[str, Any]:
     """Return the parts of ``record`` that ``projection`` selects.
 
     Args:
         record: a record (any map with str keys).
         projection: dot paths such as ``["id", "meta.camera", "rois.*.label"]``.
+        copy: copy the selected values; pass False for a record nobody else holds
+            (one just decoded), so the result may share its containers.
 
     Returns:
         A new dict in the record's shape holding only the selected fields.
@@ -46,7 +50,12 @@ def project(record: dict[str, Any], projection: Sequence[str]) -> dict[str, Any]
         InvalidQueryError: a path is empty, has an empty segment or uses ``$``.
     """
     tree = compile_projection(projection)
-    out = _apply(record, tree) if type(record) is dict else _ABSENT
+    if type(record) is not dict:
+        out = _ABSENT
+    elif copy:
+        out = _apply(record, tree)
+    else:
+        out = _apply(record, tree, _keep)
     if out is _ABSENT:
         raise InvalidArgumentError(f"record must be a dict, not {type(record).__name__}")
     result: dict[str, Any] = out
@@ -123,16 +132,22 @@ def _merge(a: Any, b: Any) -> Any:
     return out
 
 
-def _select(value: Any, node: Node) -> Any:
+def _keep(value: Any) -> Any:
+    return value
+
+
+def _select(value: Any, node: Node, leaf: Callable[[Any], Any]) -> Any:
     if node is None:
-        return _copy(value)
+        return leaf(value)
     t = type(value)
     if t is dict or t is list:
-        return _apply(value, node)
+        return _apply(value, node, leaf)
     return _ABSENT
 
 
-def _apply(value: Any, node: dict[str, Node]) -> Any:
+def _apply(value: Any, node: dict[str, Node], leaf: Callable[[Any], Any] | None = None) -> Any:
+    if leaf is None:
+        leaf = _copy
     if type(value) is dict:
         star = node.get("*", _ABSENT)
         keys = value.keys() if star is not _ABSENT else [k for k in node if k in value]
@@ -141,7 +156,7 @@ def _apply(value: Any, node: dict[str, Node]) -> Any:
             child = _merge(star, node.get(key, _ABSENT))
             if child is _ABSENT:
                 continue
-            got = _select(value[key], child)
+            got = _select(value[key], child, leaf)
             if got is not _ABSENT:
                 out[key] = got
         return out
@@ -155,7 +170,7 @@ def _apply(value: Any, node: dict[str, Node]) -> Any:
             child = _merge(child, names)
         if child is _ABSENT:
             continue
-        got = _select(elem, child)
+        got = _select(elem, child, leaf)
         if got is not _ABSENT:
             items.append(got)
     return items

@@ -1,0 +1,234 @@
+"""Datasets benchmark: ingest, iteration, commit, snapshot, reads by id and diff on LMDB.
+
+Usage::
+
+    python benchmarks/bench_datasets.py [--records N] [--json out.json] [--dir BASE]
+
+Frames are SingleFrames with one source, 1-5 boxes and a metadata dict, made by a
+deterministic generator. The ingest is compared with a baseline measured in the
+same run: the engine's bulk build of the same records (frame -> record ->
+canonical bytes -> sorted build), which is the least work any ingest must do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import vstore
+from vstore.engine import open_repository
+from vstore.model import encode_record, frame_key, frame_to_record
+
+LABELS = ["car", "pedestrian", "cyclist", "truck", "bus", "traffic_light", "sign", "animal"]
+POOL = 4096
+
+
+def frames(n: int, seed: int = 7, start: int = 0, tag: str = "") -> Iterator[vstore.SingleFrame]:
+    """``n`` deterministic frames; ``tag`` changes their metadata (an edit of the same frames)."""
+    rng = random.Random(seed)
+    boxes = [
+        (
+            rng.uniform(0, 1800),
+            rng.uniform(0, 1000),
+            rng.uniform(8, 300),
+            rng.uniform(8, 300),
+            LABELS[rng.randrange(len(LABELS))],
+        )
+        for _ in range(POOL)
+    ]
+    for i in range(start, start + n):
+        f = vstore.SingleFrame(
+            source=f"s3://bench-bucket/images/{i:08d}.jpg",
+            width=1920,
+            height=1080,
+            metadata={
+                "camera": f"cam-{i % 6}",
+                "weather": ("clear", "rain", "fog")[i % 3],
+                "sequence": i // 100,
+                "tag": tag,
+            },
+        )
+        for j in range(1 + (i * 7919) % 5):
+            x, y, w, h, label = boxes[(i * 31 + j) % POOL]
+            f.add_annotation(
+                box2d_xywh=[round(x, 1), round(y, 1), round(w, 1), round(h, 1)], labels=[label]
+            )
+        yield f
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def baseline(n: int, path: str) -> float:
+    """Engine bulk build of the same records (conversion, encoding and sort included)."""
+    repo = open_repository(path)
+
+    def run() -> bytes:
+        items = sorted(
+            (frame_key(rec["id"]), encode_record(rec))
+            for rec in (frame_to_record(f) for f in frames(n))
+        )
+        batch = repo.batch()
+        root = repo.tree.build(items, batch)
+        batch.flush()
+        return root
+
+    took, _ = timed(run)
+    repo.close()
+    return took
+
+
+def bench(n: int, base: str) -> dict[str, Any]:
+    res: dict[str, Any] = {"records": n}
+    log(f"generate-only pass: {n:,} frames (subtracted from the ingest and the baseline)")
+    res["generate_s"], _ = timed(lambda: sum(1 for _ in frames(n)))
+    log(f"engine baseline: bulk build of {n:,} records")
+    res["baseline_s"] = baseline(n, os.path.join(base, "baseline"))
+    store = vstore.open(os.path.join(base, "store"))
+    v = vstore.DatasetVersion.create_new_dataset("bench", store=store)
+
+    log("ingest through BulkContext(flush_threshold=10_000)")
+
+    def ingest() -> None:
+        with v.get_bulk_context(flush_threshold=10_000) as bulk:
+            for f in frames(n):
+                bulk.add_frame(f)
+
+    res["ingest_s"], _ = timed(ingest)
+    assert len(v) == n
+
+    log("get_iterator full passes")
+    res["iter_frames_s"], count = timed(lambda: sum(1 for _ in v.get_iterator()))
+    res["iter_dicts_s"], _ = timed(
+        lambda: sum(1 for _ in v.get_iterator(projection=["id", "meta", "rois.*.label"]))
+    )
+    assert count == n
+
+    log("commit_version after 10k changed frames")
+    rng = random.Random(3)
+    picks = rng.sample(range(n), min(10_000, n))
+    v.add_frames(
+        [next(frames(1, start=i, tag="edited")) for i in picks], refresh_version_stats=False
+    )
+    res["commit_s"], report = timed(v.commit_version)
+    res["commit_changed"] = report["saved_and_updated"]
+
+    log("create_snapshot")
+    res["snapshot_s"], child = timed(
+        lambda: vstore.DatasetVersion.create_snapshot(dataset_name="bench", store=store)
+    )
+
+    log("get_frames_by_ids with 1,000 ids")
+    ids = [frame_to_record(next(frames(1, start=i)))["id"] for i in rng.sample(range(n), 1000)]
+    res["by_ids_s"], got = timed(lambda: child.get_frames_by_ids(ids))
+    assert len(got) == 1000
+
+    log("diff of two versions with 100 changes")
+    child.add_frames([next(frames(1, start=i, tag="again")) for i in rng.sample(range(n), 100)])
+    parent = vstore.DatasetVersion.get_version(
+        dataset_name="bench", version_id=child.get_parent(), store=store
+    )
+    res["diff100_s"], d = timed(lambda: len(child.diff(parent)))
+    assert d == 100
+    store.close()
+    return res
+
+
+def _net(r: dict[str, Any], key: str) -> float:
+    return float(r[key] - r["generate_s"])
+
+
+TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]] = [
+    (
+        "ingest (net of frame generation)",
+        ">= 50k frames/s and <= 2x engine build",
+        lambda r: (
+            f"{r['records'] / _net(r, 'ingest_s'):,.0f} frames/s "
+            f"({_net(r, 'ingest_s'):.1f} s net); "
+            f"{_net(r, 'ingest_s') / _net(r, 'baseline_s'):.2f}x engine build "
+            f"({_net(r, 'baseline_s'):.1f} s net)",
+            r["records"] / _net(r, "ingest_s") >= 50_000
+            and _net(r, "ingest_s") <= 2 * _net(r, "baseline_s"),
+        ),
+    ),
+    (
+        "get_iterator() as frames",
+        ">= 100k frames/s",
+        lambda r: (
+            f"{r['records'] / r['iter_frames_s']:,.0f} frames/s",
+            r["records"] / r["iter_frames_s"] >= 100_000,
+        ),
+    ),
+    (
+        "get_iterator(projection=...)",
+        ">= 200k frames/s",
+        lambda r: (
+            f"{r['records'] / r['iter_dicts_s']:,.0f} dicts/s",
+            r["records"] / r["iter_dicts_s"] >= 200_000,
+        ),
+    ),
+    (
+        "commit_version after 10k changes",
+        "<= 1 s",
+        lambda r: (f"{r['commit_s']:.3f} s ({r['commit_changed']:,} changed)", r["commit_s"] <= 1),
+    ),
+    (
+        "create_snapshot",
+        "<= 50 ms",
+        lambda r: (f"{r['snapshot_s'] * 1000:.1f} ms", r["snapshot_s"] <= 0.05),
+    ),
+    (
+        "get_frames_by_ids, 1,000 ids",
+        "<= 50 ms",
+        lambda r: (f"{r['by_ids_s'] * 1000:.1f} ms", r["by_ids_s"] <= 0.05),
+    ),
+    (
+        "diff, 100 changes",
+        "<= 50 ms",
+        lambda r: (f"{r['diff100_s'] * 1000:.1f} ms", r["diff100_s"] <= 0.05),
+    ),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--json", help="also write the raw figures to this JSON file")
+    ap.add_argument("--dir", help="base directory for the temporary stores")
+    args = ap.parse_args(argv)
+    base = tempfile.mkdtemp(prefix="vstore-bench-ds-", dir=args.dir)
+    try:
+        res = bench(args.records, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(
+        f"vstore datasets benchmark: {args.records:,} frames, load {os.getloadavg()[0]:.2f}; "
+        f"generating the frames alone took {res['generate_s']:.1f} s"
+    )
+    print(f"{'operation':<36} {'figure':<58} {'target':<40} result")
+    for name, target, fn in TARGETS:
+        figure, ok = fn(res)
+        print(f"{name:<36} {figure:<58} {target:<40} {'PASS' if ok else 'FAIL'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
