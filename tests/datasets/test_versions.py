@@ -316,3 +316,25 @@ def test_snapshot_needs_a_version_name_when_several_drafts_exist(store: vstore.S
     child = DatasetVersion.create_snapshot(dataset_name="cars", version_id=v.version_id,
                                            store=store)
     assert child.get_parent() == v.version_id
+
+
+def test_add_frames_batches_and_reports_progress(store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    seen: list[tuple[int, int]] = []
+    before = v.commit_id
+    failed = v.add_frames([boxed(i) for i in range(25)], batch_size=10,
+                          callback=lambda done, total: seen.append((done, total)))
+    assert failed == [] and len(v) == 25
+    assert seen == [(10, 25), (20, 25), (25, 25)]
+    assert v.commit_id != before
+    with pytest.raises(vstore.InvalidArgumentError):
+        v.add_frames([boxed(1)], batch_size=0)
+
+
+def test_max_request_size_splits_batches_and_refuses_oversized_frames(store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    big = SingleFrame(source="s3://b/big.jpg", metadata={"blob": "x" * 300_000})
+    failed = v.add_frames([boxed(1), big, boxed(2)], max_request_size_mb=0.1)
+    assert [f["error_type"] for f in failed] == ["register"]
+    assert failed[0]["frame"] is big and "max_request_size_mb" in failed[0]["error"]
+    assert len(v) == 2
