@@ -56,13 +56,9 @@ class Applier:
         parents = [top] * len(keys)
         while keys and parents[0].level > 0:
             children: list[bytes] = []
-            wanted: list[bytes] = []
             for node, k in zip(parents, keys, strict=True):
-                i = max(bisect_right(node.keys, k) - 1, 0)
-                children.append(node.vals[i])
-                # Re-chunking often runs on into the next node: fetch it too.
-                wanted += node.vals[i : i + 2]
-            tree.prefetch(wanted)
+                children.append(node.vals[max(bisect_right(node.keys, k) - 1, 0)])
+            tree.prefetch(children)
             loaded: dict[bytes, Node] = {}
             for cid in children:
                 if cid not in loaded:
