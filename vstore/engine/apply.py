@@ -38,7 +38,7 @@ class Applier:
 
     def run(self, root: bytes, edits: list[tuple[bytes, Any]]) -> bytes:
         top = self.tree.load(root)
-        self._prefetch(top, [k for k, _ in edits])
+        self.tree.prefetch_paths(top, [k for k, _ in edits])
         level = 0
         while edits:
             new_nodes, parent_edits, changed = self._level(top, level, edits)
@@ -49,21 +49,6 @@ class Applier:
             edits = parent_edits
             level += 1
         return root
-
-    def _prefetch(self, top: Node, keys: list[bytes]) -> None:
-        """Load, level by level and in batches, every node the sorted ``keys`` will touch."""
-        tree = self.tree
-        parents = [top] * len(keys)
-        while keys and parents[0].level > 0:
-            children: list[bytes] = []
-            for node, k in zip(parents, keys, strict=True):
-                children.append(node.vals[max(bisect_right(node.keys, k) - 1, 0)])
-            tree.prefetch(children)
-            loaded: dict[bytes, Node] = {}
-            for cid in children:
-                if cid not in loaded:
-                    loaded[cid] = tree.load(cid)
-            parents = [loaded[c] for c in children]
 
     def _log(self, level: int) -> list[tuple[bytes, Any, Any]] | None:
         return self.changes if level == 0 and self.changes is not None else None

@@ -113,6 +113,21 @@ class ProllyTree:
                 node = self._decode(o, bodies[o])
                 cache.put(o, node, _weight(bodies[o], node))
 
+    def prefetch_paths(self, top: Node, keys: Sequence[bytes]) -> None:
+        """Load, level by level and in batches, every node on the paths to sorted ``keys``."""
+        parents = [top] * len(keys)
+        while keys and parents[0].level > 0:
+            children = [
+                node.vals[max(bisect_right(node.keys, k) - 1, 0)]
+                for node, k in zip(parents, keys, strict=True)
+            ]
+            self.prefetch(children)
+            loaded: dict[bytes, Node] = {}
+            for cid in children:
+                if cid not in loaded:
+                    loaded[cid] = self.load(cid)
+            parents = [loaded[c] for c in children]
+
     @staticmethod
     def _decode(oid: bytes, body: bytes) -> Node:
         try:
@@ -194,9 +209,13 @@ class ProllyTree:
         return None
 
     def get_many(self, root: bytes, keys: Iterable[bytes]) -> dict[bytes, bytes]:
-        """Return the values of the keys that exist."""
+        """Return the values of the keys that exist (the nodes on their paths are fetched
+        together, a batch per level)."""
+        wanted = sorted(set(keys))
+        if len(wanted) > 8:
+            self.prefetch_paths(self.load(root), wanted)
         out = {}
-        for k in sorted(set(keys)):
+        for k in wanted:
             v = self.get(root, k)
             if v is not None:
                 out[k] = v
