@@ -338,3 +338,18 @@ def test_max_request_size_splits_batches_and_refuses_oversized_frames(store: vst
     assert [f["error_type"] for f in failed] == ["register"]
     assert failed[0]["frame"] is big and "max_request_size_mb" in failed[0]["error"]
     assert len(v) == 2
+
+
+def test_frames_read_back_are_independent_copies(store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    f = SingleFrame(id="f", source="s3://b/f.jpg", metadata={"a": {"b": 1}})
+    f.add_annotation(box2d_xywh=[1, 2, 3, 4], labels=["car"], metadata={"x": 1})
+    v.add_frames([f])
+    (first,) = v.get_frames_by_ids(["f"])
+    first.metadata["a"]["b"] = 99
+    first.annotations[0].labels.append("bus")
+    first.annotations[0].metadata["x"] = 2
+    (again,) = list(v.get_iterator())
+    assert again.metadata == {"a": {"b": 1}}
+    assert again.annotations[0].labels == ["car"] and again.annotations[0].metadata == {"x": 1}
+    assert again.annotations[0].box2d_xywh == [1.0, 2.0, 3.0, 4.0]

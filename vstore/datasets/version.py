@@ -154,7 +154,7 @@ class DatasetVersion(Catalog):
             raise NotFoundError(
                 f"version {state.name!r} of {self._dataset.name!r} has no frame {frame_id!r}"
             )
-        return record_to_frame(decode_record(raw, validate=False), validate=False)
+        return record_to_frame(decode_record(raw, validate=False), validate=False, owned=True)
 
     def _frames_by_ids(
         self, frame_ids: Iterable[str], projection: Sequence[str] | None
@@ -182,7 +182,7 @@ class DatasetVersion(Catalog):
         for _k, raw in self._store.repo.tree.items(self._refresh().tree):
             record = decode_record(raw, validate=False)
             if any(match(src["uri"]) for src in record["sources"]):
-                yield record_to_frame(record, validate=False)
+                yield record_to_frame(record, validate=False, owned=True)
 
     def get_iterator(self, projection: Sequence[str] | None = None) -> Iterator[Any]:
         """Iterate over every frame of the version, as it was when the call was made.
@@ -609,7 +609,9 @@ def _batches(
 
 def _converter(projection: Sequence[str] | None) -> Callable[[bytes], Any]:
     if projection is None:
-        return lambda raw: record_to_frame(decode_record(raw, validate=False), validate=False)
+        return lambda raw: record_to_frame(
+            decode_record(raw, validate=False), validate=False, owned=True
+        )
     paths = list(projection)
     compile_projection(paths)  # a bad path fails here, before any frame is read
     # A freshly decoded record is ours alone: project it without copying.

@@ -466,23 +466,34 @@ def roi_from_annotation(ann: Annotation, sources: list[str]) -> dict[str, Any]:
     return roi
 
 
-def annotation_from_roi(roi: dict[str, Any], sources: list[str] | None) -> Annotation:
+def annotation_from_roi(
+    roi: dict[str, Any], sources: list[str] | None, *, owned: bool = False
+) -> Annotation:
     """Build an annotation from a ROI that already passed schema validation.
 
     Args:
-        roi: a valid wire ROI (it is not modified or shared).
+        roi: a valid wire ROI (not modified or shared unless ``owned``).
         sources: what :attr:`Annotation.sources` should hold.
+        owned: the ROI is given away (freshly decoded, stored coordinates are
+            floats already): its containers are kept, not copied.
 
     Returns:
         The annotation.
     """
     ann = Annotation.__new__(Annotation)
-    meta = check_meta(roi.get("meta"), "rois.meta")
+    raw_meta = roi.get("meta")
+    if owned:
+        meta = raw_meta if raw_meta is not None else {}
+    else:
+        meta = check_meta(raw_meta, "rois.meta")
     ann._kind = meta.pop("_type", None)
     user_id = meta.pop("_id", None)
     poly = roi.get("poly")
-    ann._poly = None if poly is None else tuple([float(x) for x in poly])
-    ann._labels = list(roi["label"])
+    if poly is None:
+        ann._poly = None
+    else:
+        ann._poly = tuple(poly) if owned else tuple([float(x) for x in poly])
+    ann._labels = roi["label"] if owned else list(roi["label"])
     confidence = roi.get("confidence")
     ann._confidence = None if confidence is None else float(confidence)
     ann._metadata = meta

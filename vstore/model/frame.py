@@ -388,21 +388,24 @@ def single_record(frame: SingleFrame) -> dict[str, Any]:
     }
 
 
-def single_from_record(record: dict[str, Any]) -> SingleFrame:
+def single_from_record(record: dict[str, Any], *, owned: bool = False) -> SingleFrame:
     """Build a SingleFrame from a validated one-source record.
 
     Args:
         record: a record that passed ``validate_record``; it is not shared.
+        owned: the record is given away, so its containers need no copy.
 
     Returns:
         The frame.
     """
+    meta = record.get("meta")
     return frame_from_source(
         record["sources"][0],
         record.get("rois") or [],
-        check_meta(record.get("meta")),
+        (meta if meta is not None else {}) if owned else check_meta(meta),
         record["id"],
         record.get("context_id"),
+        owned=owned,
     )
 
 
@@ -467,8 +470,11 @@ def frame_from_source(
     metadata: dict[str, Any],
     frame_id: str | None,
     context_id: str | None,
+    *,
+    owned: bool = False,
 ) -> SingleFrame:
-    """Build a frame from a validated wire source and its ROIs (nothing is shared).
+    """Build a frame from a validated wire source and its ROIs (nothing is shared
+    unless ``owned``: then the source and ROIs are given away and kept as they are).
 
     Args:
         src: the wire source.
@@ -488,11 +494,15 @@ def frame_from_source(
     frame._height = src.get("height")
     frame._timestamp = src.get("timestamp", 0)
     frame._content_type = src.get("content_type")
-    frame._source_meta = check_meta(src.get("meta"), "source meta")
+    smeta = src.get("meta")
+    if owned:
+        frame._source_meta = smeta if smeta is not None else {}
+    else:
+        frame._source_meta = check_meta(smeta, "source meta")
     preview = src.get("preview")
     frame._preview = None if preview is None else {"timestamp": 0, **preview}
     frame._masks = [{"timestamp": 0, **m} for m in src.get("masks") or ()]
     frame._metadata = metadata
     frame._context_id = context_id
-    frame._annotations = [annotation_from_roi(r, None) for r in rois]
+    frame._annotations = [annotation_from_roi(r, None, owned=owned) for r in rois]
     return frame

@@ -68,7 +68,9 @@ def frame_to_record(frame: Frame) -> dict[str, Any]:
     )
 
 
-def record_to_frame(record: dict[str, Any], *, validate: bool = True) -> Frame:
+def record_to_frame(
+    record: dict[str, Any], *, validate: bool = True, owned: bool = False
+) -> Frame:
     """Build a frame from a record.
 
     A record with one source becomes a SingleFrame (whose ``source_id`` is that
@@ -79,6 +81,8 @@ def record_to_frame(record: dict[str, Any], *, validate: bool = True) -> Frame:
             It is neither modified nor shared with the frame.
         validate: check the schema first; pass False only for a record that
             :func:`decode_record` or :func:`frame_to_record` just produced.
+        owned: the caller gives the record away (one just decoded): the frame may
+            keep its containers instead of copying them.
 
     Returns:
         The frame.
@@ -89,7 +93,7 @@ def record_to_frame(record: dict[str, Any], *, validate: bool = True) -> Frame:
     if validate:
         validate_record(record)
     if len(record["sources"]) == 1:
-        return single_from_record(record)
+        return single_from_record(record, owned=owned)
     return group_from_record(record)
 
 
