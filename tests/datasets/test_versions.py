@@ -353,3 +353,24 @@ def test_frames_read_back_are_independent_copies(store: vstore.Store) -> None:
     assert again.metadata == {"a": {"b": 1}}
     assert again.annotations[0].labels == ["car"] and again.annotations[0].metadata == {"x": 1}
     assert again.annotations[0].box2d_xywh == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_delete_dataset_rules(store: vstore.Store) -> None:
+    empty = DatasetVersion.create_new_dataset("empty", store=store)
+    DatasetVersion.delete_dataset(dataset_name="empty", store=store)
+    assert [d.name for d in DatasetVersion.get_datasets(store=store)] == []
+    with pytest.raises(vstore.NotFoundError):
+        DatasetVersion.get_current(dataset_id=empty.dataset_id, store=store)
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    v.add_frames([boxed(1)])
+    with pytest.raises(vstore.UsageError, match="delete_all_versions"):
+        DatasetVersion.delete_dataset(dataset_name="cars", store=store)
+    v.publish_version()
+    with pytest.raises(vstore.ReadOnlyError, match="force"):
+        DatasetVersion.delete_dataset(dataset_name="cars", delete_all_versions=True, store=store)
+    DatasetVersion.delete_dataset(dataset_name="cars", delete_all_versions=True, force=True,
+                                  store=store)
+    assert DatasetVersion.get_datasets(store=store) == []
+    again = DatasetVersion.create_new_dataset("cars", store=store)  # the name is free again
+    assert again.dataset_id != v.dataset_id and len(again) == 0
+    assert store.verify().ok

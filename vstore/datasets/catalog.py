@@ -164,10 +164,11 @@ class Catalog:
         s = lookup.resolve_store(store)
         info = lookup.resolve_dataset(s.registry, dataset_id, dataset_name)
         states = s.registry.versions(info.id)
-        nonempty = [st for st in states if st.meta.get("frames_total", 1)]
+        nonempty = [st for st in states if s.repo.tree.count(st.tree)]
         if nonempty and not delete_all_versions:
             raise UsageError(
-                f"dataset {info.name!r} has versions: pass delete_all_versions=True to delete it"
+                f"dataset {info.name!r} has versions with frames: pass delete_all_versions=True "
+                "to delete it"
             )
         if any(st.status == PUBLISHED for st in states) and not force:
             raise ReadOnlyError(
