@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import msgspec
+
 from vstore.datasets import lookup
 from vstore.datasets.bulk import (
     BulkContext,
@@ -48,7 +50,7 @@ from vstore.model import (
     frame_to_record,
     record_to_frame,
 )
-from vstore.model.projection import project
+from vstore.model.projection import compile_fast, project
 
 __all__ = ["DatasetVersion"]
 
@@ -614,5 +616,19 @@ def _converter(projection: Sequence[str] | None) -> Callable[[bytes], Any]:
         )
     paths = list(projection)
     compile_projection(paths)  # a bad path fails here, before any frame is read
-    # A freshly decoded record is ours alone: project it without copying.
-    return lambda raw: project(decode_record(raw, validate=False), paths, copy=False)
+    fast = compile_fast(paths)
+
+    def slow(raw: bytes) -> dict[str, Any]:
+        # A freshly decoded record is ours alone: project it without copying.
+        return project(decode_record(raw, validate=False), paths, copy=False)
+
+    if fast is None:
+        return slow
+
+    def convert(raw: bytes) -> dict[str, Any]:
+        try:
+            return fast(raw)  # decodes only the projected fields
+        except msgspec.ValidationError:
+            return slow(raw)  # a record whose shape the fast types do not fit
+
+    return convert

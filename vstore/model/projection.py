@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+
 from vstore.errors import InvalidArgumentError, InvalidQueryError
 
 __all__ = ["compile_projection", "project"]
@@ -187,3 +189,62 @@ def _copy(value: Any) -> Any:
     if t is list:
         return [_copy(v) for v in value]
     return value
+
+
+def compile_fast(projection: Sequence[str]) -> Callable[[bytes], dict[str, Any]] | None:
+    """A decoder that reads only the projected fields of record bytes, or None.
+
+    It builds msgspec types from the projection, so the decoder skips every
+    field that is not projected without materialising it; the result equals
+    ``project(decode(data), projection)``. Projections with array indexes or
+    ``*`` over a map with sub-paths are not covered (None: use :func:`project`).
+    The decoder raises ``msgspec.ValidationError`` for a record whose shape does
+    not fit the types (a scalar where a path goes deeper); the caller then falls
+    back to :func:`project`.
+    """
+    tree = compile_projection(projection)
+    try:
+        top = _struct_for(tree, "P")
+    except _NotCovered:
+        return None
+    decoder = msgspec.msgpack.Decoder(top)
+
+    def decode(data: bytes) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(
+            decoder.decode(data), builtin_types=(bytes, bytearray, memoryview)
+        )
+        return out
+
+    return decode
+
+
+class _NotCovered(Exception):
+    pass
+
+
+def _struct_for(node: dict[str, Node], name: str) -> Any:
+    """A msgspec Struct whose fields are the named keys of ``node`` (absent: UNSET)."""
+    if "*" in node or any(_is_index(k) for k in node):
+        raise _NotCovered
+    fields: list[tuple[str, Any, Any]] = []
+    rename: dict[str, str] = {}
+    for i, (key, child) in enumerate(sorted(node.items())):
+        attr = f"f{i}"
+        rename[attr] = key
+        fields.append((attr, _type_for(child, f"{name}_{i}"), msgspec.UNSET))
+    return msgspec.defstruct(name, fields, rename=rename, forbid_unknown_fields=False)
+
+
+def _type_for(child: Node, name: str) -> Any:
+    """The msgspec type of a value reached by a projection sub-tree.
+
+    Names apply to a map, or to each map of a list; ``*`` alone takes every
+    element of a list or every value of a map.
+    """
+    if child is None:
+        return Any
+    if set(child) == {"*"}:
+        inner = _type_for(child["*"], name)
+        return list[inner] | dict[str, inner]  # type: ignore[valid-type]
+    struct = _struct_for(child, name)
+    return list[struct] | struct  # type: ignore[valid-type]
