@@ -34,7 +34,7 @@ def test_reading_the_head_does_not_scan_the_log(repo: Repository) -> None:
     counter = _CountingReads(repo.backend)
     head = RefStore(counter).head("logs-long")
     assert head is not None and head.seq == 200
-    assert counter.reads <= 3
+    assert counter.reads <= 12  # the hint is at most 15 entries behind
     # A stale hint costs a few probes, not a walk of the log.
     repo.backend.write_key("hints/logs-long", b"3")
     counter.reads = 0
