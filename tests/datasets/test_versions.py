@@ -374,3 +374,16 @@ def test_delete_dataset_rules(store: vstore.Store) -> None:
     again = DatasetVersion.create_new_dataset("cars", store=store)  # the name is free again
     assert again.dataset_id != v.dataset_id and len(again) == 0
     assert store.verify().ok
+
+
+def test_update_with_an_invalid_frame_raises_its_error_and_writes_nothing(
+    store: vstore.Store,
+) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    v.add_frames([SingleFrame(id="f", source="s3://b/f.jpg", metadata={"a": 1})])
+    before = v.commit_id
+    with pytest.raises(vstore.UsageError, match="source"):
+        v.update_frames([SingleFrame(id="f", source="s3://b/f.jpg", metadata={"a": 2}),
+                         SingleFrame(id="nosource")])
+    assert v.commit_id == before
+    assert v.get_frames_by_ids(["f"])[0].metadata == {"a": 1}

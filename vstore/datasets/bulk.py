@@ -22,7 +22,7 @@ from vstore.model import (
 if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
 
-__all__ = ["BulkContext", "Op", "deep_merge", "frame_id_of", "queue_op"]
+__all__ = ["BulkContext", "Op", "deep_merge", "drop_fields", "frame_id_of", "queue_op"]
 
 log = logging.getLogger("vstore.datasets")
 
@@ -82,7 +82,8 @@ def frame_id_of(frame: object) -> str:
     )
 
 
-def _drop_fields(record: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+def drop_fields(record: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``record`` without the (dot-path) ``fields``; the id is always kept."""
     out = dict(record)
     for path in fields:
         head, _, rest = path.partition(".")
@@ -91,7 +92,7 @@ def _drop_fields(record: dict[str, Any], fields: Iterable[str]) -> dict[str, Any
         if not rest:
             out.pop(head, None)
         elif isinstance(out.get(head), dict):
-            out[head] = _drop_fields(out[head], [rest])
+            out[head] = drop_fields(out[head], [rest])
     return out
 
 

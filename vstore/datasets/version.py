@@ -19,6 +19,7 @@ from vstore.datasets.bulk import (
     BulkContext,
     Op,
     check_threshold,
+    drop_fields,
     frame_id_of,
     queue_op,
     resolve_ops,
@@ -262,10 +263,8 @@ class DatasetVersion(Catalog):
     def _records(
         self, frames: Iterable[Frame]
     ) -> tuple[list[tuple[Frame, dict[str, Any]]], list[dict[str, Any]]]:
-        if isinstance(frames, (SingleFrame, FrameGroup, str, bytes)):
-            raise InvalidArgumentError("frames must be a list of SingleFrame or FrameGroup")
         good, failed = [], []
-        for frame in frames:
+        for frame in _frame_list(frames):
             try:
                 good.append((frame, frame_to_record(frame)))
             except (InvalidArgumentError, UsageError) as exc:
@@ -363,18 +362,15 @@ class DatasetVersion(Catalog):
         Raises:
             NotFoundError: a merged frame is not in the version (nothing is written).
         """
-        from vstore.datasets.bulk import _drop_fields
-
-        good, failed = self._records(frames)
-        if failed:
-            raise InvalidArgumentError(failed[0]["error"])
+        # Unlike add_frames, an invalid frame fails the whole call with its own error.
+        records = [frame_to_record(f) for f in _frame_list(frames)]
         ops: dict[bytes, Op] = {}
-        for _frame, record in good:
+        for record in records:
             key = frame_key(record["id"])
             if without_fields is None:
                 queue_op(ops, key, ("set", record))
             else:
-                queue_op(ops, key, ("merge", [_drop_fields(record, without_fields)]))
+                queue_op(ops, key, ("merge", [drop_fields(record, without_fields)]))
         if ops:
             self._write_ops(ops)
             if refresh_version_stats:
@@ -575,6 +571,13 @@ class DatasetVersion(Catalog):
                 }
             )
         return out
+
+
+def _frame_list(frames: Iterable[Frame]) -> Iterable[Frame]:
+    """``frames`` itself, refused if it is one frame or a string instead of a collection."""
+    if isinstance(frames, (SingleFrame, FrameGroup, str, bytes)):
+        raise InvalidArgumentError("frames must be a list of SingleFrame or FrameGroup")
+    return frames
 
 
 def _batches(

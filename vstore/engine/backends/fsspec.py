@@ -168,7 +168,8 @@ class FsspecBackend(Backend):
             for d in set(dirs):
                 _fsync_dir(d)
             return
-        missing = [i for i in items if i not in self.has_objects([i])]
+        present = self.has_objects(items)
+        missing = [i for i in items if i not in present]
         try:
             self.fs.pipe({self._opath(i): items[i] for i in missing})
         except OSError as exc:
