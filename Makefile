@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e '.[cli]'
 
 demo: install
 	$(BIN)/python -m vstore.demo
@@ -21,12 +21,19 @@ lint: $(BIN)/python
 	$(BIN)/ruff check vstore tests benchmarks
 	$(BIN)/mypy vstore
 
-test: lint
+# Azurite (the Azure Blob emulator the cloud tests start) comes from npm, pinned in
+# package-lock.json.
+node_modules/.bin/azurite-blob: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: lint node_modules/.bin/azurite-blob
 	$(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_datasets.py
+	$(BIN)/python benchmarks/bench_assets.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info demo.vstore*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info demo.vstore* node_modules

@@ -5,10 +5,12 @@ inherit the builtin whose meaning they share, so callers may catch either::
 
     VStoreError
     ├── NotFoundError            (KeyError)        a dataset, version, frame or ref is absent
-    │   └── MissingObjectError                       an object a tree or commit names is absent
+    │   ├── MissingObjectError                       an object a tree or commit names is absent
+    │   └── LocalFileNotFoundError (FileNotFoundError) a local file to read is absent
     ├── AlreadyExistsError       (ValueError)      a name or ref that must be new exists
     ├── UsageError               (ValueError)      arguments that clash, or one is missing
     │   └── InvalidArgumentError                     one argument has a wrong type or value
+    │       └── WrongTypeError   (TypeError)         a value of the wrong type or an unknown enum
     ├── ReadOnlyError                              a write to a published (frozen) version
     ├── ConflictError                              a concurrent writer won, or a merge collided
     │   └── MergeConflictError                       a three-way merge left records in conflict
@@ -35,6 +37,7 @@ __all__ = [
     "FormatError",
     "InvalidArgumentError",
     "InvalidQueryError",
+    "LocalFileNotFoundError",
     "MergeConflictError",
     "MissingObjectError",
     "NoDataError",
@@ -44,6 +47,7 @@ __all__ = [
     "UnsafeBackendError",
     "UsageError",
     "VStoreError",
+    "WrongTypeError",
 ]
 
 
@@ -80,6 +84,20 @@ class MissingObjectError(NotFoundError):
         )
 
 
+class LocalFileNotFoundError(NotFoundError, FileNotFoundError):
+    """A local file that an operation must read (an upload, an instructions file) is absent.
+
+    Attributes:
+        path: the file that was asked for.
+    """
+
+    kind = "local_file_not_found"
+
+    def __init__(self, path: str, what: str = "file") -> None:
+        self.path = path
+        super().__init__(f"{what} {path!r} does not exist or is not a regular file")
+
+
 class AlreadyExistsError(VStoreError, ValueError):
     """A dataset, version, ref or name that must be new already exists."""
 
@@ -96,6 +114,15 @@ class InvalidArgumentError(UsageError):
     """One argument has the wrong type or an out-of-range value."""
 
     kind = "invalid_argument"
+
+
+class WrongTypeError(InvalidArgumentError, TypeError):
+    """An argument has the wrong type, or names an enum member that does not exist.
+
+    It is also a ``TypeError``, which is what the Picsellia SDK raises for these.
+    """
+
+    kind = "wrong_type"
 
 
 class ReadOnlyError(VStoreError):

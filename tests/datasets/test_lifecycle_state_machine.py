@@ -548,6 +548,20 @@ TestLifecycle.settings = settings(
 )
 
 
+
+class LayeredLifecycleMachine(LifecycleMachine):
+    """The same lifecycle with every write made a run (``apply_max=0``) and runs merged
+    two at a time, so versions are stacks that merge generations and fold often."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store.repo.layers.apply_max = 0
+        self.store.repo.layers.fanout = 2
+
+
+TestLayeredLifecycle = LayeredLifecycleMachine.TestCase
+TestLayeredLifecycle.settings = TestLifecycle.settings
+
 # -- known bugs: merges whose result depends on how writes are batched -------------------
 
 

@@ -387,3 +387,13 @@ def test_update_with_an_invalid_frame_raises_its_error_and_writes_nothing(
                          SingleFrame(id="nosource")])
     assert v.commit_id == before
     assert v.get_frames_by_ids(["f"])[0].metadata == {"a": 1}
+
+
+def test_commit_version_records_its_message(store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("msg", store=store)
+    v.add_frames([boxed(1)], refresh_version_stats=False)
+    v.commit_version(message="first batch of left-camera frames")
+    assert v.log()[0]["message"] == "first batch of left-camera frames"
+    v.add_frames([boxed(2)], refresh_version_stats=False)
+    v.commit_version()
+    assert v.log()[0]["message"] == "commit"

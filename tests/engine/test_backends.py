@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from vstore.engine import open_backend
 from vstore.engine.backends.base import Backend
 from vstore.engine.backends.fsspec import FsspecBackend
-from vstore.errors import UnsafeBackendError
+from vstore.errors import BackendError, UnsafeBackendError
 from vstore.testing.contract import BackendContract
 
 
@@ -80,3 +81,135 @@ def test_storage_failures_surface_as_backend_errors(tmp_path: Path) -> None:
         b.put_objects({oid: data})
     assert str(tmp_path) in str(err.value)
     assert isinstance(err.value, OSError)
+
+
+class TestPackedMemoryBackend(BackendContract):
+    """Packs and the object cache, on a filesystem that needs no emulator."""
+
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator[Backend]:
+        b = open_backend(f"memory://packed-{uuid.uuid4().hex}", packs=True, cache=True,
+                         cache_dir=str(tmp_path / "cache"))
+        yield b
+        b.close()
+
+
+def test_transient_failures_are_told_from_final_ones() -> None:
+    import aiohttp
+    from botocore.exceptions import ClientError
+
+    from vstore.engine.backends.transfer import is_transient
+
+    def s3_error(code: str, status: int) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": code},
+                            "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+
+    assert is_transient(s3_error("SlowDown", 503))
+    assert is_transient(s3_error("InternalError", 500))
+    assert is_transient(s3_error("TooManyRequests", 429))
+    assert not is_transient(s3_error("AccessDenied", 403))
+    assert not is_transient(s3_error("NoSuchKey", 404))
+    assert is_transient(ConnectionResetError("reset by peer"))
+    assert is_transient(aiohttp.ServerDisconnectedError())
+    assert not is_transient(FileNotFoundError("gone"))
+    assert not is_transient(PermissionError("denied"))
+    assert not is_transient(ValueError("bad request"))
+    # s3fs turns a ClientError into an OSError raised while handling it.
+    try:
+        try:
+            raise s3_error("SlowDown", 503)
+        except ClientError:
+            raise OSError(5, "Please reduce your request rate") from None
+    except OSError as wrapped:
+        assert is_transient(wrapped)
+
+
+def test_retries_are_bounded_and_errors_name_the_store_not_the_secret() -> None:
+    from vstore.engine.backends.transfer import Call, RetryPolicy, Transfer
+
+    class Flaky:
+        async_impl = False
+        protocol = "flaky"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def cat_file(self, path: str) -> bytes:
+            self.calls += 1
+            if self.calls < 3:
+                raise ConnectionResetError("connection reset")
+            if path == "denied":
+                raise PermissionError("denied with key hunter2-secret")
+            return b"ok"
+
+    fs = Flaky()
+    t = Transfer(fs, "flaky://store", ["hunter2-secret"], RetryPolicy(5, 0.001, 0.002))
+    assert t.one("reading", Call("cat_file", ("a",))) == b"ok"
+    assert fs.calls == 3 and t.sent == 3
+    with pytest.raises(BackendError) as err:
+        t.one("reading", Call("cat_file", ("denied",)))
+    assert fs.calls == 4, "a permission error was retried"
+    assert "flaky://store: reading failed" in str(err.value)
+    assert "hunter2-secret" not in str(err.value)
+    fs.calls = -100
+    with pytest.raises(BackendError, match="after 3 attempts"):
+        Transfer(fs, "flaky://store", policy=RetryPolicy(2, 0.001, 0.002)).one(
+            "reading", Call("cat_file", ("a",)))
+
+
+def test_pack_indexes_detect_damage() -> None:
+    from vstore.engine.backends.packs import decode_index, encode_index
+
+    entries = [(bytes([i]) * 32, 8 + 100 * i, 100) for i in range(5)]
+    raw = encode_index(entries)
+    assert decode_index(raw) == entries
+    for bad in (raw[:-1], raw[:20], raw[:30] + bytes([raw[30] ^ 1]) + raw[31:], b""):
+        with pytest.raises(ValueError):
+            decode_index(bad)
+
+
+def test_cache_entries_are_verified_and_bounded(tmp_path: Path) -> None:
+    from vstore.engine.cache import ObjectCache
+    from vstore.engine.codec import ObjectKind, pack_object
+
+    cache = ObjectCache("memory://x", str(tmp_path), max_bytes=200_000)
+    items = dict(pack_object(ObjectKind.BLOB, os.urandom(10_000) + b"%d" % i) for i in range(60))
+    cache.put_many(items)
+    assert cache.size() <= 200_000
+    kept = cache.get_many(items)
+    assert kept and all(items[o] == v for o, v in kept.items())
+    oid = next(iter(kept))
+    path = cache._path(oid)
+    with open(path, "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        f.write(b"\x00")
+    assert cache.get(oid) is None and not os.path.exists(path)
+    # Another store's namespace never sees these entries.
+    assert ObjectCache("memory://y", str(tmp_path)).get_many(kept) == {}
+
+
+def test_the_cache_directory_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vstore.engine.cache import default_cache_dir, default_cache_size
+
+    monkeypatch.delenv("VSTORE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/xdg")
+    assert default_cache_dir() == "/tmp/xdg/vstore"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == os.path.expanduser("~/.cache/vstore")
+    monkeypatch.setenv("VSTORE_CACHE_DIR", "/tmp/elsewhere")
+    assert default_cache_dir() == "/tmp/elsewhere"
+    monkeypatch.setenv("VSTORE_CACHE_SIZE", "12345")
+    assert default_cache_size() == 12345
+
+
+def test_urls_lose_their_credentials_in_messages_and_reprs() -> None:
+    from vstore.engine.backends.fsspec import public_url
+    from vstore.engine.backends.transfer import secrets_of
+
+    assert public_url("s3://AKIA:s3cr3t@bucket/data") == "s3://***@bucket/data"
+    assert public_url("gs://bucket/data") == "gs://bucket/data"
+    secrets = secrets_of({"key": "AKIAEXAMPLE", "secret": "wJalrXUtnFEMI",
+                          "client_kwargs": {"aws_session_token": "FwoGZXIvYXdzEJr"},
+                          "connection_string": "AccountName=acct1234;AccountKey=c2VjcmV0a2V5"})
+    for s in ("AKIAEXAMPLE", "wJalrXUtnFEMI", "FwoGZXIvYXdzEJr", "c2VjcmV0a2V5"):
+        assert s in secrets

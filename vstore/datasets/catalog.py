@@ -164,7 +164,7 @@ class Catalog:
         s = lookup.resolve_store(store)
         info = lookup.resolve_dataset(s.registry, dataset_id, dataset_name)
         states = s.registry.versions(info.id)
-        nonempty = [st for st in states if s.repo.tree.count(st.tree)]
+        nonempty = [st for st in states if s.repo.layers.count(st.tree)]
         if nonempty and not delete_all_versions:
             raise UsageError(
                 f"dataset {info.name!r} has versions with frames: pass delete_all_versions=True "

@@ -167,6 +167,12 @@ def _version_meta(
     return meta
 
 
+def _links(meta: dict[str, Any], tree: bytes) -> tuple[bytes, ...]:
+    """Trees the metadata names besides the version's own: gc must keep them."""
+    named = (meta.get("committed_tree"), meta.get("stats_tree"))
+    return tuple(sorted({t for t in named if isinstance(t, bytes) and t not in (tree, EMPTY_ROOT)}))
+
+
 def _backoff(attempt: int) -> None:
     # Jittered exponential backoff: writers that collided spread out.
     base = min(0.001 * (2 ** min(attempt, 8)), 0.2)
@@ -351,7 +357,7 @@ class Registry:
                 state.commit.parents,
                 message or state.commit.message,
                 meta,
-                state.commit.links,
+                _links(meta, tree),
                 batch=batch,
             )
             batch.flush()

@@ -42,6 +42,7 @@ from vstore.errors import (
     ReadOnlyError,
     UsageError,
 )
+from vstore.gcpause import paused_gc
 from vstore.model import (
     FrameGroup,
     SingleFrame,
@@ -52,13 +53,14 @@ from vstore.model import (
     record_to_frame,
 )
 from vstore.model.projection import compile_fast, project
+from vstore.picsellia.version import PicselliaVersion
 
 __all__ = ["DatasetVersion"]
 
 Frame = SingleFrame | FrameGroup
 
 
-class DatasetVersion(Catalog):
+class DatasetVersion(Catalog, PicselliaVersion):
     """One version of a dataset (the Hyper-Datasets ``DatasetVersion``).
 
     Get one from the class methods (:meth:`create_new_dataset`,
@@ -152,7 +154,7 @@ class DatasetVersion(Catalog):
 
     def _get_frame(self, frame_id: str) -> Frame:
         state = self._refresh()
-        raw = self._store.repo.tree.get(state.tree, frame_key(frame_id))
+        raw = self._store.repo.layers.get(state.tree, frame_key(frame_id))
         if raw is None:
             raise NotFoundError(
                 f"version {state.name!r} of {self._dataset.name!r} has no frame {frame_id!r}"
@@ -166,7 +168,7 @@ class DatasetVersion(Catalog):
             raise InvalidArgumentError("frame_ids must be a collection of ids, not one str")
         state = self._refresh()
         keys = [frame_key(fid) for fid in frame_ids]
-        found = self._store.repo.tree.get_many(state.tree, keys)
+        found = self._store.repo.layers.get_many(state.tree, keys)
         out = []
         conv = _converter(projection)
         for k in dict.fromkeys(keys):
@@ -182,7 +184,7 @@ class DatasetVersion(Catalog):
         if not isinstance(pattern, str) or not pattern:
             raise InvalidArgumentError("source_uri must be a non-empty str pattern")
         match = compile_source_pattern(normalize_uri(pattern, "source_uri"))
-        for _k, raw in self._store.repo.tree.items(self._refresh().tree):
+        for _k, raw in self._store.repo.layers.items(self._refresh().tree):
             record = decode_record(raw, validate=False)
             if any(match(src["uri"]) for src in record["sources"]):
                 yield record_to_frame(record, validate=False, owned=True)
@@ -196,10 +198,10 @@ class DatasetVersion(Catalog):
         """
         root = self._refresh().tree
         conv = _converter(projection)  # a bad projection fails here, not at the first next()
-        return (conv(raw) for _k, raw in self._store.repo.tree.items(root))
+        return (conv(raw) for _k, raw in self._store.repo.layers.items(root))
 
     def __len__(self) -> int:
-        return self._store.repo.tree.count(self._refresh().tree)
+        return self._store.repo.layers.count(self._refresh().tree)
 
     def get_stats(self) -> dict[str, list[dict[str, Any]]]:
         """Stats as of the last commit.
@@ -236,17 +238,25 @@ class DatasetVersion(Catalog):
         return self._state
 
     def _write_ops(self, ops: dict[bytes, Op]) -> None:
-        tree = self._store.repo.tree
+        layers = self._store.repo.layers
 
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]] | None:
             merges = [k for k, (kind, _) in ops.items() if kind == "merge"]
-            stored = tree.get_many(state.tree, merges) if merges else {}
+            stored = layers.get_many(state.tree, merges) if merges else {}
             edits, records = resolve_ops(ops, stored)
             changes: list[tuple[bytes, bytes | None, bytes | None]] = []
-            root = tree.apply(state.tree, edits, batch, changes=changes)
+            root = layers.write(state.tree, edits, batch, changes=changes)
             if root == state.tree:
                 return None
             updates: dict[str, Any] = {"status": DRAFT} if state.status == COMMITTED else {}
+            if state.tree == state.committed_tree:
+                # The first write since the commit: its changes are exactly what the next
+                # commit reports, so that commit needs no diff.
+                added = sum(1 for _k, old, _n in changes if old is None)
+                deleted = sum(1 for _k, _o, new in changes if new is None)
+                updates["since_commit"] = [
+                    state.tree, root, added, len(changes) - added - deleted, deleted
+                ]
             if state.meta.get("stats_tree") == state.tree:
                 # Keep the live stats current from what this write changed: no re-read.
                 pairs = (
@@ -258,7 +268,8 @@ class DatasetVersion(Catalog):
                 updates["stats_tree"] = root
             return root, updates
 
-        self._write(change, "write frames")
+        with paused_gc():
+            self._write(change, "write frames")
 
     def _records(
         self, frames: Iterable[Frame]
@@ -383,14 +394,34 @@ class DatasetVersion(Catalog):
         refresh_version_stats: bool = True,
         delete_sources: bool = False,
     ) -> None:
-        """Delete frames given as objects or ids (absent ids are ignored)."""
+        """Delete frames given as objects or ids (absent ids are ignored).
+
+        With ``delete_sources=True`` the files the deleted frames name (sources,
+        previews, masks; local or in the cloud) are deleted too, once the frames are
+        gone. A file that another frame names is deleted for it as well, and a file
+        that cannot be deleted is reported in a warning, never raised.
+        """
         if isinstance(frames, (str, SingleFrame, FrameGroup)):
             raise InvalidArgumentError("frames must be a list of frames or ids")
         ops: dict[bytes, Op] = {frame_key(frame_id_of(f)): ("del", None) for f in frames}
-        if ops:
-            self._write_ops(ops)
-            if refresh_version_stats:
-                self.commit_version()
+        if not ops:
+            return
+        uris: list[str] = []
+        if delete_sources:
+            layers = self._store.repo.layers
+            for raw in layers.get_many(self._refresh().tree, ops).values():
+                uris += _file_uris(decode_record(raw, validate=False))
+        self._write_ops(ops)
+        if refresh_version_stats:
+            self.commit_version()
+        if uris:
+            from vstore.io.sources import delete_sources as remove_files
+
+            failed = remove_files(self._store.repo.backend, uris)
+            for f in failed:
+                warnings.warn(
+                    f"could not delete source {f['uri']}: {f['error']}", stacklevel=2
+                )
 
     def get_bulk_context(
         self,
@@ -428,10 +459,13 @@ class DatasetVersion(Catalog):
         if self._bulk is not None:
             self._bulk.flush()
 
-    def commit_version(self, **_ignored: Any) -> dict[str, Any]:
+    def commit_version(self, message: str | None = None, **_ignored: Any) -> dict[str, Any]:
         """Commit the draft: refresh stats from the diff with the last commit.
 
         Costs what changed since the last commit, not the version's size.
+
+        Args:
+            message: recorded with the commit (shown by :meth:`log`); default ``"commit"``.
 
         Returns:
             ``{version, dataset, parent, total, saved_and_updated, merged, deleted,
@@ -442,8 +476,13 @@ class DatasetVersion(Catalog):
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]]:
             repo = self._store.repo
             counts.update(added=0, modified=0, deleted=0)
-            for _key, old, new in repo.tree_diff(state.committed_tree, state.tree):
-                counts["added" if old is None else "deleted" if new is None else "modified"] += 1
+            known = state.meta.get("since_commit")
+            if known and known[0] == state.committed_tree and known[1] == state.tree:
+                counts.update(added=known[2], modified=known[3], deleted=known[4])
+            else:
+                for _key, old, new in repo.tree_diff(state.committed_tree, state.tree):
+                    kind = "added" if old is None else "deleted" if new is None else "modified"
+                    counts[kind] += 1
             stats = state.meta["stats"]
             since = state.meta.get("stats_tree", state.committed_tree)
             if since != state.tree:
@@ -461,12 +500,12 @@ class DatasetVersion(Catalog):
                 "committed_tree": state.tree,
             }
 
-        state = self._write(change, "commit")
+        state = self._write(change, message or "commit")
         return {
             "version": state.version_id,
             "dataset": state.dataset_id,
             "parent": state.parent,
-            "total": self._store.repo.tree.count(state.tree),
+            "total": self._store.repo.layers.count(state.tree),
             "saved_and_updated": counts["added"] + counts["modified"],
             "merged": 0,
             "deleted": counts["deleted"],
@@ -571,6 +610,16 @@ class DatasetVersion(Catalog):
                 }
             )
         return out
+
+
+def _file_uris(record: dict[str, Any]) -> list[str]:
+    """The URIs of the files a frame record names: sources, previews and masks."""
+    out: list[Any] = []
+    for src in record.get("sources") or ():
+        out.append(src.get("uri"))
+        out.append((src.get("preview") or {}).get("uri"))
+        out += [m.get("uri") for m in (src.get("masks") or ()) if isinstance(m, dict)]
+    return [u for u in out if isinstance(u, str) and u]
 
 
 def _frame_list(frames: Iterable[Frame]) -> Iterable[Frame]:

@@ -64,6 +64,7 @@ class ObjectKind(enum.IntEnum):
     COMMIT = 2
     BLOB = 3
     DOC = 4
+    STACK = 5
 
 
 _encoder = msgspec.msgpack.Encoder(order="deterministic")

@@ -15,7 +15,7 @@ from vstore.engine.objects import WriteBatch
 from vstore.engine.tree import Node, ProllyTree
 from vstore.errors import MergeConflictError
 
-__all__ = ["CONFLICT", "MergeResult", "diff", "merge"]
+__all__ = ["CONFLICT", "MergeResult", "diff", "merge", "merge_edits"]
 
 
 class _Conflict:
@@ -148,29 +148,52 @@ def merge(
         return MergeResult(ours)
     if ours == base:
         return MergeResult(theirs, applied=sum(1 for _ in diff(tree, base, theirs, resolve=False)))
-    mine = diff(tree, base, ours, resolve=False)
+    edits, conflicts = merge_edits(
+        diff(tree, base, ours, resolve=False),
+        diff(tree, base, theirs, resolve=False),
+        tree._resolve,
+        on_collision,
+    )
+    root = tree.apply(ours, edits, batch) if edits else ours
+    return MergeResult(root, conflicts, len(edits))
+
+
+Change = tuple[bytes, Any, Any]
+
+
+def merge_edits(
+    mine: Iterator[Change],
+    theirs: Iterator[Change],
+    resolve: Callable[[Any], bytes],
+    on_collision: Collision | None,
+) -> tuple[list[tuple[bytes, bytes | None]], list[bytes]]:
+    """The edits that bring ``theirs``' changes onto ours, and the keys left in conflict.
+
+    ``mine`` and ``theirs`` are the key-ordered changes of each side since the base,
+    values as stored; ``resolve`` turns a stored value into bytes.
+
+    Raises:
+        MergeConflictError: collisions and no callback.
+    """
     edits: list[tuple[bytes, bytes | None]] = []
     conflicts: list[bytes] = []
     collisions: list[tuple[bytes, Any, Any, Any]] = []
     cur = next(mine, None)
-    for key, old, new in diff(tree, base, theirs, resolve=False):
+    for key, old, new in theirs:
         while cur is not None and cur[0] < key:
             cur = next(mine, None)
         if cur is None or cur[0] != key:
-            edits.append((key, None if new is None else tree._resolve(new)))
+            edits.append((key, None if new is None else resolve(new)))
         elif cur[2] != new:
             collisions.append((key, old, cur[2], new))
     if collisions and on_collision is None:
         raise MergeConflictError([c[0] for c in collisions])
-    assert on_collision is not None or not collisions
     for key, old, mine_v, new in collisions:
-        r = on_collision(  # type: ignore[misc]
-            key, *(None if v is None else tree._resolve(v) for v in (old, mine_v, new))
-        )
+        assert on_collision is not None
+        r = on_collision(key, *(None if v is None else resolve(v) for v in (old, mine_v, new)))
         if r is CONFLICT:
             conflicts.append(key)
         else:
             edits.append((key, r))
     edits.sort(key=lambda e: e[0])
-    root = tree.apply(ours, edits, batch) if edits else ours
-    return MergeResult(root, conflicts, len(edits))
+    return edits, conflicts

@@ -11,7 +11,9 @@ from vstore.engine.backends.base import Backend
 from vstore.engine.chunker import TreeParams
 from vstore.engine.codec import FORMAT_VERSION, ObjectKind, decode, encode, hexid, unpack_object
 from vstore.engine.commits import Commit, ancestors, parse_commit, read_commit, write_commit
-from vstore.engine.diff import Collision, MergeResult, diff, merge
+from vstore.engine.diff import Collision, MergeResult
+from vstore.engine.layers import Layers
+from vstore.engine.node import SPILL_CODE
 from vstore.engine.objects import ObjectStore, WriteBatch
 from vstore.engine.refs import RefEntry, RefStore
 from vstore.engine.tree import EMPTY_ROOT, ProllyTree, Spill
@@ -20,6 +22,9 @@ from vstore.errors import BackendError, CorruptObjectError, MissingObjectError, 
 __all__ = ["GcReport", "Repository", "VerifyReport", "open_backend", "open_repository"]
 
 _CONFIG_KEY = "config"
+# The kind (or kinds) a walk expects of an object; None when anything goes.
+_Expected = ObjectKind | tuple[ObjectKind, ...] | None
+_TREE_KINDS = (ObjectKind.NODE, ObjectKind.STACK)
 _WALK_CHUNK = 256
 DAY = 86400.0
 
@@ -70,13 +75,39 @@ class GcReport:
 
 
 def open_backend(
-    url: str, storage_options: dict[str, Any] | None = None, *, single_writer: bool = False
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    single_writer: bool = False,
+    packs: bool | None = None,
+    cache: bool | None = None,
+    cache_dir: str | None = None,
+    cache_size: int | None = None,
 ) -> Backend:
     """Open the backend for ``url``.
 
     A plain path (or ``lmdb://path``) is an embedded LMDB store; any URL with
-    another scheme (``file://``, ``memory://``, ``s3://``, ``gs://``, ``az://``,
-    ...) is opened through fsspec.
+    another scheme (``file://``, ``memory://``, ``s3://``, ``gs://``/``gcs://``,
+    ``az://``/``abfs://``, ...) is opened through fsspec, whose filesystem for
+    that scheme is imported only then (install the ``s3``, ``gcs`` or ``azure``
+    extra).
+
+    Args:
+        url: where the store lives.
+        storage_options: passed untouched to the fsspec filesystem (credentials,
+            endpoint); never stored in the store, printed, or put in a message.
+        single_writer: accept a filesystem that does not enforce create-if-absent
+            (only safe when one process ever writes).
+        packs: write objects in packs (default: on for remote stores).
+        cache: keep fetched objects in the on-disk cache (default: on for remote stores).
+        cache_dir: the cache directory (default ``$VSTORE_CACHE_DIR``, else
+            ``$XDG_CACHE_HOME/vstore``, else ``~/.cache/vstore``).
+        cache_size: the cache bound in bytes (default ``$VSTORE_CACHE_SIZE``, else 2 GiB).
+
+    Raises:
+        BackendError: the filesystem is not installed or cannot be reached.
+        UnsafeBackendError: a second create of one key did not fail, and
+            ``single_writer`` is not set.
     """
     if url.startswith("lmdb://"):
         url = url[len("lmdb://") :]
@@ -86,14 +117,30 @@ def open_backend(
         return LmdbBackend(url)
     from vstore.engine.backends.fsspec import FsspecBackend
 
-    return FsspecBackend(url, storage_options, single_writer=single_writer)
+    return FsspecBackend(
+        url, storage_options, single_writer=single_writer, packs=packs, cache=cache,
+        cache_dir=cache_dir, cache_size=cache_size,
+    )
 
 
 def open_repository(
-    url: str, storage_options: dict[str, Any] | None = None, *, single_writer: bool = False
+    url: str,
+    storage_options: dict[str, Any] | None = None,
+    *,
+    single_writer: bool = False,
+    packs: bool | None = None,
+    cache: bool | None = None,
+    cache_dir: str | None = None,
+    cache_size: int | None = None,
 ) -> Repository:
-    """Open (creating if needed) the engine repository at ``url``."""
-    return Repository(open_backend(url, storage_options, single_writer=single_writer))
+    """Open (creating if needed) the engine repository at ``url``.
+
+    The arguments are those of :func:`open_backend`.
+    """
+    return Repository(open_backend(
+        url, storage_options, single_writer=single_writer, packs=packs, cache=cache,
+        cache_dir=cache_dir, cache_size=cache_size,
+    ))
 
 
 class Repository:
@@ -114,6 +161,8 @@ class Repository:
         self.refs = RefStore(backend)
         self.params = self._load_config(params or TreeParams())
         self.tree = ProllyTree(self.objects, self.params)
+        #: reads and writes of layered trees (a plain tree or a stack of runs over one)
+        self.layers = Layers(self.tree)
 
     def _load_config(self, params: TreeParams) -> TreeParams:
         raw = self.backend.read_key(_CONFIG_KEY)
@@ -171,21 +220,21 @@ class Repository:
         return ancestors(self.objects, oid)
 
     def diff(self, a: bytes, b: bytes) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
-        """Yield ``(key, old, new)`` between trees ``a`` and ``b``."""
-        return diff(self.tree, a, b)
+        """Yield ``(key, old, new)`` between trees (plain or layered) ``a`` and ``b``."""
+        return self.layers.diff(a, b)
 
     def tree_diff(
         self, a: bytes, b: bytes
     ) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
         """Like :meth:`diff`, but spilled values stay unresolved (cheaper when only keys count)."""
-        return diff(self.tree, a, b, resolve=False)
+        return self.layers.diff(a, b, resolve=False)
 
     def merge(
         self, base: bytes, ours: bytes, theirs: bytes, on_collision: Collision | None = None,
         batch: WriteBatch | None = None,
     ) -> MergeResult:
         """Three-way merge of trees (see :func:`vstore.engine.diff.merge`)."""
-        return merge(self.tree, base, ours, theirs, on_collision, batch)
+        return self.layers.merge(base, ours, theirs, on_collision, batch)
 
     def close(self) -> None:
         """Close the backend."""
@@ -223,7 +272,11 @@ class Repository:
         return ids, n
 
     def _walk(
-        self, roots: Iterable[bytes], on_error: Callable[[bytes, VStoreError], None]
+        self,
+        roots: Iterable[bytes],
+        on_error: Callable[[bytes, VStoreError], None],
+        *,
+        fresh: bool = False,
     ) -> set[bytes]:
         """Visit every object reachable from ``roots``, verifying each; return their ids.
 
@@ -231,11 +284,12 @@ class Repository:
         name a tree and commits, nodes name nodes or blobs); anything else is corrupt.
         """
         seen: set[bytes] = {EMPTY_ROOT}  # needs no stored object
-        todo: list[tuple[bytes, ObjectKind | None]] = [(r, None) for r in roots]
+        todo: list[tuple[bytes, _Expected]] = [(r, None) for r in roots]
         while todo:
             chunk = [(o, k) for o, k in dict(todo[-_WALK_CHUNK:]).items() if o not in seen]
             del todo[-_WALK_CHUNK:]
-            found = self.backend.get_objects([o for o, _ in chunk])
+            ids = [o for o, _ in chunk]
+            found = (self.backend.get_objects_uncached if fresh else self.backend.get_objects)(ids)
             for oid, expected in chunk:
                 seen.add(oid)
                 stored = found.get(oid)
@@ -244,9 +298,12 @@ class Repository:
                     continue
                 try:
                     kind, body = unpack_object(oid, stored)
-                    if expected is not None and kind != expected:
+                    allowed = (expected,) if isinstance(expected, ObjectKind) else expected
+                    if allowed is not None and kind not in allowed:
                         raise CorruptObjectError(
-                            hexid(oid), f"is a {kind.name} where a {expected.name} belongs"
+                            hexid(oid),
+                            f"is a {kind.name} where a {' or '.join(k.name for k in allowed)} "
+                            "belongs",
                         )
                     todo.extend(c for c in self._children(oid, kind, body) if c[0] not in seen)
                 except CorruptObjectError as exc:
@@ -255,16 +312,22 @@ class Repository:
 
     def _children(
         self, oid: bytes, kind: ObjectKind, body: bytes
-    ) -> list[tuple[bytes, ObjectKind | None]]:
+    ) -> list[tuple[bytes, _Expected]]:
         if kind == ObjectKind.COMMIT:
             c = parse_commit(oid, body)
-            return [(c.tree, ObjectKind.NODE), *((p, ObjectKind.COMMIT) for p in c.parents),
+            return [(c.tree, _TREE_KINDS), *((p, ObjectKind.COMMIT) for p in c.parents),
                     *((link, None) for link in c.links)]
         if kind == ObjectKind.NODE:
             node = self.tree._decode(oid, body)
             if node.level:
                 return [(child, ObjectKind.NODE) for child in node.vals]
-            return [(bytes(v.data), ObjectKind.BLOB) for v in node.vals if isinstance(v, Spill)]
+            return [
+                (bytes(v.data), ObjectKind.BLOB)
+                for v in node.vals
+                if isinstance(v, Spill) and v.code == SPILL_CODE
+            ]
+        if kind == ObjectKind.STACK:
+            return list(self.layers.children(oid, body))
         return []
 
     def verify(self, log_retention: float = 7 * DAY) -> VerifyReport:
@@ -282,7 +345,7 @@ class Repository:
             else:
                 report.missing.append(hexid(oid))
 
-        seen = self._walk(roots, on_error)
+        seen = self._walk(roots, on_error, fresh=True)
         report.objects_checked = len(seen)
         report.dangling = sum(1 for oid, _ in self.backend.iter_objects() if oid not in seen)
         return report

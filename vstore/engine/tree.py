@@ -41,7 +41,7 @@ from vstore.engine.node import (
 from vstore.engine.objects import LRU, ObjectStore, WriteBatch
 from vstore.errors import CorruptObjectError, InvalidArgumentError, ObjectTooLargeError
 
-__all__ = ["EMPTY_ROOT", "Node", "ProllyTree", "Spill"]
+__all__ = ["EMPTY_ROOT", "Node", "ProllyTree", "Spill", "prefix_end", "sorted_edits"]
 
 class ProllyTree:
     """Operations on prolly trees stored in an :class:`ObjectStore`.
@@ -97,6 +97,12 @@ class ProllyTree:
                     self._cache.put(o, node, _weight(bodies[o], node))
                     out[i] = node
         return out  # type: ignore[return-value]
+
+    def adopt(self, oid: bytes, body: bytes) -> Node:
+        """Decode and cache node ``oid`` from a body read elsewhere (already verified)."""
+        node = self._decode(oid, body)
+        self._cache.put(oid, node, _weight(body, node))
+        return node
 
     def prefetch(self, oids: Sequence[bytes], chunk: int = 256) -> None:
         """Load the uncached nodes among ``oids`` into the cache, a chunk per request.
@@ -195,8 +201,11 @@ class ProllyTree:
         """Number of records in the tree."""
         return self.load(root).count
 
-    def get(self, root: bytes, key: bytes) -> bytes | None:
-        """Return the value at ``key``, or ``None``."""
+    def get(self, root: bytes, key: bytes, *, resolve: bool = True) -> Any:
+        """Return the value at ``key``, or ``None``.
+
+        With ``resolve=False`` a spilled value comes back as stored (an ``Ext``).
+        """
         node = self.load(root)
         while node.level:
             i = bisect_right(node.keys, key) - 1
@@ -205,10 +214,13 @@ class ProllyTree:
             node = self.load(node.vals[i])
         i = bisect_left(node.keys, key)
         if i < len(node.keys) and node.keys[i] == key:
-            return self._resolve(node.vals[i])
+            v = node.vals[i]
+            return self._resolve(v) if resolve else v
         return None
 
-    def get_many(self, root: bytes, keys: Iterable[bytes]) -> dict[bytes, bytes]:
+    def get_many(
+        self, root: bytes, keys: Iterable[bytes], *, resolve: bool = True
+    ) -> dict[bytes, Any]:
         """Return the values of the keys that exist (the nodes on their paths are fetched
         together, a batch per level)."""
         wanted = sorted(set(keys))
@@ -216,7 +228,7 @@ class ProllyTree:
             self.prefetch_paths(self.load(root), wanted)
         out = {}
         for k in wanted:
-            v = self.get(root, k)
+            v = self.get(root, k, resolve=resolve)
             if v is not None:
                 out[k] = v
         return out
@@ -237,7 +249,31 @@ class ProllyTree:
             end: last key (exclusive); None for the end.
             resolve: return spilled values as bytes (otherwise as stored).
         """
-        yield from self._walk(self.load(root), start, end, resolve)
+        if start is not None or end is not None:
+            yield from self._walk(self.load(root), start, end, resolve)
+            return
+        res = self._resolve
+        for leaf in self.leaves(root):
+            vals = leaf.vals
+            if resolve and not all(type(v) is bytes for v in vals):
+                vals = tuple(v if type(v) is bytes else res(v) for v in vals)
+            yield from zip(leaf.keys, vals, strict=True)
+
+    def leaves(self, root: bytes) -> Iterator[Node]:
+        """Yield the leaves of the tree in key order (children fetched a group at a time)."""
+        return self._leaves(self.load(root))
+
+    def _leaves(self, node: Node) -> Iterator[Node]:
+        if node.level == 0:
+            yield node
+            return
+        step = 64
+        for g in range(0, len(node.vals), step):
+            for child in self.load_many(node.vals[g : g + step]):
+                if child.level:
+                    yield from self._leaves(child)
+                else:
+                    yield child
 
     def _walk(
         self, node: Node, start: bytes | None, end: bytes | None, resolve: bool
@@ -261,7 +297,7 @@ class ProllyTree:
 
     def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield the entries whose key starts with ``prefix``."""
-        return self.items(root, prefix, _prefix_end(prefix))
+        return self.items(root, prefix, prefix_end(prefix))
 
     # -- writes ------------------------------------------------------------------
 
@@ -296,6 +332,32 @@ class ProllyTree:
             b.flush()
         return root
 
+    def build_stored(
+        self,
+        items: Iterable[tuple[bytes, Any]],
+        batch: WriteBatch,
+        params: TreeParams | None = None,
+    ) -> bytes:
+        """Build a tree from entries already in stored form, keys strictly increasing.
+
+        For entries read from other trees (values as stored: bytes or an ``Ext``);
+        nothing is checked or spilled again. ``params`` overrides the chunking (for
+        trees that are never diffed against others, such as the runs of a stack):
+        reads work on any tree whatever its chunking.
+
+        Returns:
+            The root id.
+        """
+        builder = _Builder(self, batch, params)
+        for key, value in items:
+            builder.add(key, value)
+        return builder.finish()
+
+    def store_value(self, value: bytes, batch: WriteBatch) -> Any:
+        """The stored form of ``value``: itself, or a spilled reference (written to ``batch``)."""
+        _check_entry(b"", value)
+        return self._store_value(value, batch)
+
     def apply(
         self,
         root: bytes,
@@ -324,7 +386,7 @@ class ProllyTree:
         """
         own = batch is None
         b = batch if batch is not None else self.store.batch()
-        seq = _sorted_edits(edits)
+        seq = sorted_edits(edits)
         prepared = []
         for k, v in seq:
             prepared.append((k, None if v is None else self._store_value(v, b)))
@@ -349,7 +411,7 @@ def _check_entry(key: Any, value: Any) -> None:
         raise InvalidArgumentError(f"tree values are bytes, not {type(value).__name__}")
 
 
-def _sorted_edits(
+def sorted_edits(
     edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
 ) -> list[tuple[bytes, bytes | None]]:
     pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
@@ -362,7 +424,7 @@ def _sorted_edits(
     return pairs
 
 
-def _prefix_end(prefix: bytes) -> bytes | None:
+def prefix_end(prefix: bytes) -> bytes | None:
     p = bytearray(prefix)
     while p and p[-1] == 0xFF:
         p.pop()
@@ -382,8 +444,11 @@ class _Builder:
 
     _BUFFER = 512
 
-    def __init__(self, tree: ProllyTree, batch: WriteBatch) -> None:
+    def __init__(
+        self, tree: ProllyTree, batch: WriteBatch, params: TreeParams | None = None
+    ) -> None:
         self.tree = tree
+        self.params = params or tree.params
         self.batch = batch
         self.levels: list[Chunker] = []
         self.emitted: list[int] = []
@@ -394,7 +459,7 @@ class _Builder:
     def _level(self, level: int) -> Chunker:
         while len(self.levels) <= level:
             lvl = len(self.levels)
-            self.levels.append(Chunker(lvl, self.tree.params, functools.partial(self._emit, lvl)))
+            self.levels.append(Chunker(lvl, self.params, functools.partial(self._emit, lvl)))
             self.emitted.append(0)
         return self.levels[level]
 

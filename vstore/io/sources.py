@@ -18,6 +18,13 @@ under the same destination instead of uploading it twice.
 A frame is all or nothing: if any of its files fails (outside the root, missing,
 or failing after every retry) the frame is reported failed and, unless the caller
 keeps failed frames, not registered.
+
+Destinations may be local (``file://``) or in the cloud (``s3://``, ``gs://``,
+``az://``, any fsspec URL). A destination on the same filesystem as the store
+(same scheme) is written with the store's own client, so the storage options the
+store was opened with (endpoint, credentials) apply to it; any other destination
+uses the default credential chain of its filesystem (environment, profiles).
+Transfers run in parallel, each retried with exponential backoff and jitter.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import contextlib
 import copy
 import logging
 import os
+import random
 import shutil
 import time
 import uuid
@@ -43,7 +51,9 @@ if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
     from vstore.engine.backends.base import Backend
 
-__all__ = ["INDEX_PREFIX", "check_upload_options", "resolve_under", "upload_sources"]
+__all__ = [
+    "INDEX_PREFIX", "check_upload_options", "delete_sources", "resolve_under", "upload_sources",
+]
 
 log = logging.getLogger("vstore.io")
 
@@ -51,6 +61,7 @@ INDEX_PREFIX = "uploads/"
 _FILE = "file://"
 _CHUNK = 1 << 20
 _WORKERS = 4
+_REMOTE_WORKERS = 16
 # Backoff between retries: 10 ms doubling, capped; small so a dead target fails fast.
 _BASE_DELAY = 0.01
 _MAX_DELAY = 2.0
@@ -272,13 +283,14 @@ def _transfer_all(
     backend: Backend, files: list[_File], plan: _Plan, retries: int, force: bool
 ) -> None:
     """Hash every file, then upload (or reuse) each distinct one; record the index."""
-    with ThreadPoolExecutor(min(_WORKERS, len(files))) as pool:
+    remote = any(not f.target.startswith(_FILE) for f in files)
+    with ThreadPoolExecutor(min(_REMOTE_WORKERS if remote else _WORKERS, len(files))) as pool:
         list(pool.map(_hash, files))
         _refuse_collisions(files)
         units = _units(files, plan, force)
         for unit in units:
             unit.previous = _index_read(backend, unit.files[0].digest)
-        list(pool.map(lambda u: _transfer(u, plan, retries, force), units))
+        list(pool.map(lambda u: _transfer(backend, u, plan, retries, force), units))
     for unit in units:
         if unit.uploaded:
             rep = unit.files[0]
@@ -338,16 +350,17 @@ def _index_read(backend: Backend, digest: str) -> str | None:
         return None
 
 
-def _transfer(unit: _Unit, plan: _Plan, retries: int, force: bool) -> None:
+def _transfer(backend: Backend, unit: _Unit, plan: _Plan, retries: int, force: bool) -> None:
     """Reuse the earlier copy of a unit's content if it still exists, else upload it."""
     rep = unit.files[0]
     uri, error = None, None
     prev = unit.previous
-    if not force and prev is not None and plan.reusable(prev, rep.target) and _exists(prev):
+    if (not force and prev is not None and plan.reusable(prev, rep.target)
+            and _exists(backend, prev)):
         uri = prev
         log.debug("reusing %s for %s (blake3 %s)", prev, rep.real, rep.digest)
     else:
-        error = _with_retries(lambda: _put(rep.real, rep.target), retries, rep.real)
+        error = _with_retries(lambda: _put(backend, rep.real, rep.target), retries, rep.real)
         if error is None:
             uri, unit.uploaded = rep.target, True
             log.debug("uploaded %s to %s", rep.real, rep.target)
@@ -355,36 +368,50 @@ def _transfer(unit: _Unit, plan: _Plan, retries: int, force: bool) -> None:
         f.uri, f.error = uri, error
 
 
-def _with_retries(fn: Any, retries: int, what: str) -> str | None:
+def _with_retries(fn: Any, retries: int, what: str, action: str = "upload") -> str | None:
     """Call ``fn`` up to ``retries + 1`` times; return None, or the last error."""
     last: Exception | None = None
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(min(_BASE_DELAY * 2 ** (attempt - 1), _MAX_DELAY))
+            # Full jitter: parallel transfers throttled together do not retry together.
+            time.sleep(random.uniform(0, min(_BASE_DELAY * 2 ** (attempt - 1), _MAX_DELAY)))
         try:
             fn()
             return None
         # Remote filesystems raise their own exception types; any of them is retried.
         except Exception as exc:
             last = exc
-    return f"upload of {what} failed after {retries + 1} attempt(s): {last}"
+    return f"{action} of {what} failed after {retries + 1} attempt(s): {last}"
 
 
-def _exists(uri: str) -> bool:
+def _filesystem(backend: Backend | None, uri: str) -> tuple[Any, str]:
+    """The filesystem and path for ``uri``: the store's own client when the scheme matches."""
     import fsspec
 
+    store_fs = getattr(backend, "fs", None)
+    scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+    if store_fs is not None and scheme != "file":
+        protocols = store_fs.protocol if isinstance(store_fs.protocol, tuple) else (
+            store_fs.protocol,)
+        if scheme in protocols:
+            return store_fs, store_fs._strip_protocol(uri)
+    fs, path = fsspec.core.url_to_fs(uri)
+    return fs, path
+
+
+def _exists(backend: Backend | None, uri: str) -> bool:
     try:
-        fs, path = fsspec.core.url_to_fs(uri)
+        fs, path = _filesystem(backend, uri)
+        fs.invalidate_cache(path)
         return bool(fs.exists(path))
     except Exception:  # an unreachable old copy is just not reusable
         return False
 
 
-def _put(local: str, target: str) -> None:
-    import fsspec
+def _put(backend: Backend | None, local: str, target: str) -> None:
     from fsspec.implementations.local import LocalFileSystem
 
-    fs, path = fsspec.core.url_to_fs(target)
+    fs, path = _filesystem(backend, target)
     if isinstance(fs, LocalFileSystem):
         _put_local(local, path)
     else:
@@ -412,6 +439,46 @@ def _put_local(local: str, path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def delete_sources(
+    backend: Backend | None, uris: list[str], retries: int = 5
+) -> list[dict[str, Any]]:
+    """Delete source files (local or in the cloud), in parallel, each with retries.
+
+    A file already gone counts as deleted. Copies are shared by content: a file
+    that another frame or version reuses (see the module docstring) is gone for
+    it too, so callers pass only URIs that nothing else names.
+
+    Args:
+        backend: the store's backend (its client serves URIs of its own scheme).
+        uris: the files to delete.
+        retries: retries per file, with exponential backoff.
+
+    Returns:
+        The failures, as ``{"uri", "error", "error_type": "delete"}``; never raises
+        for a file that cannot be deleted.
+    """
+    todo = list(dict.fromkeys(u for u in uris if isinstance(u, str) and u))
+    if not todo:
+        return []
+
+    def remove(uri: str) -> str | None:
+        def once() -> None:
+            fs, path = _filesystem(backend, uri)
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(path)
+            fs.invalidate_cache(path)
+
+        return _with_retries(once, retries, uri, "deletion")
+
+    remote = any(not u.startswith(_FILE) for u in todo)
+    with ThreadPoolExecutor(min(_REMOTE_WORKERS if remote else _WORKERS, len(todo))) as pool:
+        errors = list(pool.map(remove, todo))
+    return [
+        {"uri": u, "error": e, "error_type": "delete"}
+        for u, e in zip(todo, errors, strict=True) if e is not None
+    ]
 
 
 def _assemble(

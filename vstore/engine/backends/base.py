@@ -43,7 +43,8 @@ def check_key(key: str) -> str:
 
 
 _TYPED = (
-    "get_objects", "get_object", "put_objects", "has_objects", "delete_objects",
+    "get_objects", "get_objects_uncached", "get_object", "put_objects", "has_objects",
+    "delete_objects",
     "read_key", "create_key", "write_key", "list_keys", "delete_key",
 )
 
@@ -91,6 +92,11 @@ class Backend(ABC):
     @abstractmethod
     def get_objects(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
         """Return the stored bytes of the ids that exist (absent ids are left out)."""
+
+    def get_objects_uncached(self, ids: Sequence[bytes]) -> dict[bytes, bytes]:
+        """Like :meth:`get_objects`, but from the store itself, never from a local cache
+        (what ``verify`` reads, so an object lost from the store is reported)."""
+        return self.get_objects(ids)
 
     def get_object(self, object_id: bytes) -> bytes | None:
         """Return one object's stored bytes, or ``None`` if it is absent."""

@@ -1,0 +1,211 @@
+"""Layered trees (a base plus runs) against a plain dict model (Hypothesis).
+
+Tiny chunking targets, ``apply_max=2`` and ``fanout=2`` make every write a
+run, merge generations often and fold whenever the runs outgrow the base, so a
+few dozen records exercise every path of the stack.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vstore.engine import CONFLICT, EMPTY_ROOT, ObjectStore, ProllyTree, TreeParams, open_backend
+from vstore.engine.codec import ObjectKind
+from vstore.engine.layers import Layers, Stack
+from vstore.engine.repository import open_repository
+from vstore.errors import CorruptObjectError, MergeConflictError
+
+SMALL = TreeParams(leaf_target=4, internal_target=4, max_bytes=2048)
+
+keys = st.binary(min_size=1, max_size=5)
+vals = st.binary(min_size=0, max_size=30) | st.binary(min_size=300, max_size=400)
+batch = st.dictionaries(keys, st.none() | vals, max_size=30)
+
+
+def _layers(apply_max: int = 2, fanout: int = 2) -> Layers:
+    store = ObjectStore(open_backend(f"memory://layers-{uuid.uuid4().hex}"))
+    return Layers(ProllyTree(store, SMALL, spill_bytes=256), apply_max=apply_max, fanout=fanout)
+
+
+def _apply(model: dict[bytes, bytes], edits: dict[bytes, bytes | None]) -> None:
+    for k, v in edits.items():
+        if v is None:
+            model.pop(k, None)
+        else:
+            model[k] = v
+
+
+@given(st.lists(batch, max_size=10), st.integers(0, 3), st.integers(2, 4))
+def test_any_sequence_of_writes_reads_like_the_dict_model(
+    batches: list[dict[bytes, bytes | None]], apply_max: int, fanout: int
+) -> None:
+    lay = _layers(apply_max, fanout)
+    model: dict[bytes, bytes] = {}
+    root = EMPTY_ROOT
+    for edits in batches:
+        before = dict(model)
+        changes: list[tuple[bytes, bytes | None, bytes | None]] = []
+        old_root = root
+        root = lay.write(root, edits, changes=changes)
+        _apply(model, edits)
+        assert dict(lay.items(root)) == model
+        assert lay.count(root) == len(model)
+        for k in list(edits)[:6]:
+            assert lay.get(root, k) == model.get(k)
+        probe = [*edits, b"\xff\xfe-absent"]
+        assert lay.get_many(root, probe) == {k: model[k] for k in probe if k in model}
+        expected = [
+            (k, before.get(k), model.get(k))
+            for k in sorted(set(before) | set(model))
+            if before.get(k) != model.get(k)
+        ]
+        assert changes == expected
+        # A diff between any two states equals the model's, both ways.
+        assert list(lay.diff(old_root, root)) == expected
+        assert list(lay.diff(root, old_root)) == [(k, n, o) for k, o, n in expected]
+        if not expected:
+            assert root == old_root  # a write that changes nothing writes nothing
+
+
+@given(batch, batch, st.integers(0, 255))
+def test_prefix_and_ranges_skip_tombstones(
+    first: dict[bytes, bytes | None], second: dict[bytes, bytes | None], lead: int
+) -> None:
+    lay = _layers()
+    model: dict[bytes, bytes] = {}
+    root = EMPTY_ROOT
+    for edits in (first, second):
+        root = lay.write(root, edits)
+        _apply(model, edits)
+    p = bytes([lead])
+    assert list(lay.prefix(root, p)) == sorted((k, v) for k, v in model.items() if k[:1] == p)
+    lo, hi = bytes([lead]), bytes([min(lead + 40, 255)])
+    got = list(lay.items(root, lo, hi))
+    assert got == sorted((k, v) for k, v in model.items() if lo <= k < hi)
+
+
+@given(st.lists(batch, min_size=2, max_size=6), st.integers(0, 5), st.integers(0, 5))
+def test_diff_between_any_two_states_of_a_history(
+    batches: list[dict[bytes, bytes | None]], i: int, j: int
+) -> None:
+    lay = _layers()
+    roots, models = [EMPTY_ROOT], [dict[bytes, bytes]()]
+    for edits in batches:
+        roots.append(lay.write(roots[-1], edits))
+        m = dict(models[-1])
+        _apply(m, edits)
+        models.append(m)
+    i, j = i % len(roots), j % len(roots)
+    a, b = models[i], models[j]
+    expected = [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    assert list(lay.diff(roots[i], roots[j])) == expected
+
+
+@settings(max_examples=60)
+@given(batch, batch, batch)
+def test_three_way_merge_of_stacks(
+    base_edits: dict[bytes, bytes | None],
+    ours_edits: dict[bytes, bytes | None],
+    theirs_edits: dict[bytes, bytes | None],
+) -> None:
+    lay = _layers()
+    base = lay.write(EMPTY_ROOT, base_edits)
+    ours = lay.write(base, ours_edits)
+    theirs = lay.write(base, theirs_edits)
+    m_base: dict[bytes, bytes] = {}
+    _apply(m_base, base_edits)
+    m_ours, m_theirs = dict(m_base), dict(m_base)
+    _apply(m_ours, ours_edits)
+    _apply(m_theirs, theirs_edits)
+    both = {
+        k for k in set(m_ours) | set(m_theirs) | set(m_base)
+        if m_ours.get(k) != m_base.get(k) and m_theirs.get(k) != m_base.get(k)
+        and m_ours.get(k) != m_theirs.get(k)
+    }
+    result = lay.merge(base, ours, theirs, lambda k, b, o, t: CONFLICT)
+    expected = dict(m_ours)
+    for k in set(m_theirs) | set(m_base):
+        if k in both or m_theirs.get(k) == m_base.get(k):
+            continue
+        if k in m_theirs:
+            expected[k] = m_theirs[k]
+        else:
+            expected.pop(k, None)
+    assert dict(lay.items(result.root)) == expected
+    assert sorted(result.conflicts) == sorted(both)
+    if both:
+        with pytest.raises(MergeConflictError):
+            lay.merge(base, ours, theirs)
+
+
+def test_large_writes_become_runs_that_merge_and_fold() -> None:
+    lay = _layers(apply_max=8, fanout=4)
+    root = lay.write(EMPTY_ROOT, {b"k%04d" % i: b"v" for i in range(100)})
+    st = lay.stack(root)
+    assert st.id is not None and not st.runs and st.count == 100  # folded into a new base
+    assert st.base_filter is not None
+    for n in range(3):
+        root = lay.write(root, {b"n%d-%03d" % (n, i): b"w" for i in range(10)})
+    st = lay.stack(root)
+    assert [r.generation for r in st.runs] == [0, 0, 0] and st.count == 130
+    root = lay.write(root, {b"n3-%03d" % i: b"w" for i in range(10)})
+    st = lay.stack(root)
+    assert [(r.generation, r.entries) for r in st.runs] == [(1, 40)]  # one merged generation
+    root = lay.write(root, {b"big-%03d" % i: b"x" for i in range(100)})
+    st = lay.stack(root)
+    assert not st.runs and st.count == 240  # runs outgrew the base: folded
+    assert lay.compact(root) == st.base
+    assert dict(lay.tree.items(st.base)) == dict(lay.items(root))
+
+
+def test_small_writes_keep_a_plain_tree_history_independent() -> None:
+    lay = _layers(apply_max=256)
+    a = lay.write(EMPTY_ROOT, {b"a": b"1", b"b": b"2"})
+    b = lay.write(lay.write(EMPTY_ROOT, {b"b": b"2"}), {b"a": b"1"})
+    assert a == b and lay.stack(a).id is None
+
+
+def test_verify_and_gc_walk_stacks(tmp_path: Path) -> None:
+    repo = open_repository(str(tmp_path / "s"))
+    lay = repo.layers
+    lay.apply_max = 0
+    root = EMPTY_ROOT
+    for n in range(6):
+        root = lay.write(root, {b"k%d-%03d" % (n, i): b"v" * 40 for i in range(50)})
+    assert lay.stack(root).runs  # a stack with runs and filters
+    repo.refs.append("heads/x", root, expect=0)
+    report = repo.verify()
+    # Superseded stacks and merged runs are unreachable; everything reachable is sound.
+    assert report.ok and report.dangling > 0, report
+    gc = repo.gc(grace=0)
+    assert gc.deleted == report.dangling
+    after = repo.verify()
+    assert after.ok and after.dangling == 0
+    kinds = {repo.objects.get_kind(o)[0] for o, _ in repo.backend.iter_objects()}
+    assert ObjectKind.STACK in kinds and ObjectKind.BLOB in kinds
+    assert dict(lay.items(root)) == {
+        b"k%d-%03d" % (n, i): b"v" * 40 for n in range(6) for i in range(50)
+    }
+    repo.close()
+
+
+def test_a_damaged_stack_is_a_corrupt_object_error() -> None:
+    lay = _layers()
+    b = lay.store.batch()
+    oid = b.add(ObjectKind.STACK, b"\x93\x01\x02\x03")
+    b.flush()
+    with pytest.raises(CorruptObjectError):
+        lay.stack(oid)
+    blob = lay.store.put(ObjectKind.BLOB, b"not a tree")
+    with pytest.raises(CorruptObjectError, match="where a tree belongs"):
+        lay.count(blob)
+
+
+def test_stack_of_a_plain_root_needs_no_object() -> None:
+    lay = _layers()
+    assert lay.stack(EMPTY_ROOT) == Stack(EMPTY_ROOT, 0)

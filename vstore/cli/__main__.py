@@ -1,0 +1,7 @@
+"""``python -m vstore.cli``."""
+
+import sys
+
+from vstore.cli import main
+
+sys.exit(main())

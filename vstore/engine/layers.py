@@ -1,0 +1,618 @@
+"""Layered trees: a prolly tree plus sorted runs of recent writes.
+
+Writing a batch of random keys into a tree of N entries rewrites about
+min(batch, N / leaf size) leaves, so streaming a large dataset in fixed-size
+batches costs O(N^2 / batch). A *stack* keeps those writes apart instead, the
+way an LSM tree does:
+
+- the **base** is an ordinary prolly tree;
+- each write becomes a **run**: a small prolly tree of just the written
+  entries, deletes kept as tombstones, built in O(batch);
+- runs of one generation are merged ``FANOUT`` at a time into one run of the
+  next generation, so a record is rewritten O(log(N / batch)) times;
+- when the runs hold as many entries as the base, everything is **folded** into
+  a new base (one streaming build), so the base doubles at most once per fold
+  and total build work stays O(N).
+
+Each run and each folded base has a **key filter**: the sorted 64-bit
+fingerprints of its keys. A read asks only the runs whose filter may hold the
+key, and a write learns that a new key is new without reading the base's
+leaves.
+
+Reads (``get``, ``get_many``, ``items``, ``count``, ``diff``) take any root:
+a plain tree root or a stack id. A stack is stored as one STACK object::
+
+    [1, base_root, base_filter_id or b"", count,
+     [[run_root, run_entries, run_filter_id, generation], ...]]   # oldest run first
+
+A stack is not history-independent (the same content can have several stack
+ids); :meth:`Layers.diff` compares contents, so equal contents still diff as
+empty, and its cost follows the layers the two sides do not share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import sys
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vstore.engine.chunker import TreeParams
+from vstore.engine.codec import ObjectKind, decode, encode, hexid
+from vstore.engine.diff import Collision, MergeResult, diff, merge, merge_edits
+from vstore.engine.node import EMPTY_ROOT, Spill
+from vstore.engine.objects import LRU, WriteBatch
+from vstore.engine.tree import ProllyTree, prefix_end, sorted_edits
+from vstore.errors import CorruptObjectError
+from vstore.gcpause import paused_gc
+
+__all__ = [
+    "FANOUT", "TOMBSTONE", "KeyFilter", "Layers", "Run", "Stack", "fingerprint", "paused_gc",
+]
+
+TOMBSTONE_CODE = 2
+#: The stored value of a deleted key inside a run.
+TOMBSTONE = Spill(TOMBSTONE_CODE, b"")
+#: Runs of one generation merged together into one run of the next.
+FANOUT = 4
+#: A plain tree takes writes of up to this many entries in place (no stack).
+APPLY_MAX = 256
+#: A base gets a key filter once the runs above it hold 1/FILTER_RATIO of its size.
+FILTER_RATIO = 16
+_LOOKUP_CHUNK = 2048
+_FORMAT = 1
+#: Chunking of runs: bigger leaves, as runs are rewritten whole and never diffed by node.
+RUN_PARAMS = TreeParams(leaf_target=64, internal_target=64, max_bytes=256 * 1024)
+
+
+
+def fingerprint(key: bytes) -> int:
+    """The 64-bit fingerprint of a key that key filters hold."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+
+
+class KeyFilter:
+    """A sorted array of key fingerprints: "maybe present" or "surely absent"."""
+
+    __slots__ = ("fps",)
+
+    def __init__(self, fps: array[int]) -> None:
+        self.fps = fps
+
+    @classmethod
+    def from_fingerprints(cls, fps: Iterable[int]) -> KeyFilter:
+        return cls(array("Q", sorted(fps)))
+
+    @classmethod
+    def from_body(cls, oid: bytes, body: bytes) -> KeyFilter:
+        if len(body) % 8:
+            raise CorruptObjectError(hexid(oid), "a key filter is a whole number of 8-byte words")
+        fps = array("Q")
+        fps.frombytes(body)
+        if sys.byteorder == "big":
+            fps.byteswap()
+        return cls(fps)
+
+    def body(self) -> bytes:
+        fps = array("Q", self.fps)
+        if sys.byteorder == "big":
+            fps.byteswap()
+        return fps.tobytes()
+
+    def __contains__(self, fp: int) -> bool:
+        fps = self.fps
+        i = bisect_left(fps, fp)
+        return i < len(fps) and fps[i] == fp
+
+    def __len__(self) -> int:
+        return len(self.fps)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run of a stack: a tree of written entries (tombstones for deletes)."""
+
+    root: bytes
+    entries: int
+    filter: bytes
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """A tree as a base plus runs, newest last. ``id`` is None for a plain tree."""
+
+    base: bytes
+    count: int
+    runs: tuple[Run, ...] = ()
+    base_filter: bytes | None = None
+    id: bytes | None = None
+
+    @property
+    def pending(self) -> int:
+        """Entries held in runs (not yet folded into the base)."""
+        return sum(r.entries for r in self.runs)
+
+
+def _is_tombstone(value: Any) -> bool:
+    return type(value) is not bytes and value.code == TOMBSTONE_CODE
+
+
+_NEED = object()  # a diff side whose value lives in the shared layers
+
+
+class Layers:
+    """Reads and writes of layered trees (plain roots or stacks) over a :class:`ProllyTree`.
+
+    Args:
+        tree: the tree operations and their object store.
+        cache_bytes: memory for decoded key filters.
+        apply_max: writes of up to this many entries edit a plain tree in place.
+        fanout: runs of one generation merged together.
+    """
+
+    def __init__(
+        self,
+        tree: ProllyTree,
+        cache_bytes: int = 128 * 1024 * 1024,
+        *,
+        apply_max: int = APPLY_MAX,
+        fanout: int = FANOUT,
+    ) -> None:
+        self.tree = tree
+        self.store = tree.store
+        self.apply_max = apply_max
+        self.fanout = fanout
+        self._stacks = LRU(4096)
+        self._filters = LRU(cache_bytes)
+
+    # -- stacks and filters --------------------------------------------------------
+
+    def stack(self, root: bytes) -> Stack:
+        """The layers of ``root`` (a plain tree is a stack without runs and ``id=None``)."""
+        st: Stack | None = self._stacks.get(root)
+        if st is not None:
+            return st
+        if root == EMPTY_ROOT:
+            return Stack(EMPTY_ROOT, 0)
+        node = self.tree._cache.get(root)
+        if node is None:
+            kind, body = self.store.get_kind(root)
+            if kind == ObjectKind.STACK:
+                st = _parse_stack(root, body)
+            elif kind == ObjectKind.NODE:
+                node = self.tree.adopt(root, body)
+            else:
+                raise CorruptObjectError(hexid(root), f"is a {kind.name} where a tree belongs")
+        if st is None:
+            assert node is not None
+            st = Stack(root, node.count)
+        self._stacks.put(root, st)
+        return st
+
+    def _filter(self, oid: bytes) -> KeyFilter:
+        f: KeyFilter | None = self._filters.get(oid)
+        if f is None:
+            f = KeyFilter.from_body(oid, self.store.get(oid, ObjectKind.BLOB))
+            self._filters.put(oid, f, 8 * len(f) + 100)
+        return f
+
+    def _put_filter(self, fps: Iterable[int], batch: WriteBatch) -> bytes:
+        f = KeyFilter.from_fingerprints(fps)
+        oid = batch.add(ObjectKind.BLOB, f.body())
+        self._filters.put(oid, f, 8 * len(f) + 100)
+        return oid
+
+    def _put_stack(self, st: Stack, batch: WriteBatch) -> bytes:
+        body = encode([
+            _FORMAT, st.base, st.base_filter or b"", st.count,
+            [[r.root, r.entries, r.filter, r.generation] for r in st.runs],
+        ])
+        oid = batch.add(ObjectKind.STACK, body)
+        self._stacks.put(oid, Stack(st.base, st.count, st.runs, st.base_filter, oid))
+        return oid
+
+    def children(self, oid: bytes, body: bytes) -> list[tuple[bytes, ObjectKind]]:
+        """The objects a stored stack refers to, with their kinds (for walks)."""
+        st = _parse_stack(oid, body)
+        out = [(st.base, ObjectKind.NODE)]
+        if st.base_filter is not None:
+            out.append((st.base_filter, ObjectKind.BLOB))
+        for r in st.runs:
+            out += [(r.root, ObjectKind.NODE), (r.filter, ObjectKind.BLOB)]
+        return out
+
+    # -- reads ---------------------------------------------------------------------
+
+    def count(self, root: bytes) -> int:
+        """Number of records."""
+        return self.stack(root).count
+
+    def get(self, root: bytes, key: bytes) -> bytes | None:
+        """The value at ``key``, or None."""
+        st = self.stack(root)
+        if st.runs:
+            fp = fingerprint(key)
+            for run in reversed(st.runs):
+                if fp in self._filter(run.filter):
+                    v = self.tree.get(run.root, key, resolve=False)
+                    if v is not None:
+                        return None if _is_tombstone(v) else self.tree._resolve(v)
+        value: bytes | None = self.tree.get(st.base, key)
+        return value
+
+    def get_many(self, root: bytes, keys: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The values of the keys that exist."""
+        return self._lookup(self.stack(root), keys, resolve=True)
+
+    def _lookup(self, st: Stack, keys: Iterable[bytes], *, resolve: bool) -> dict[bytes, Any]:
+        wanted = set(keys)
+        if not st.runs and st.base_filter is None:
+            return self.tree.get_many(st.base, wanted, resolve=resolve)
+        fps = {k: fingerprint(k) for k in wanted}
+        out: dict[bytes, Any] = {}
+        for run in reversed(st.runs):
+            if not wanted:
+                break
+            f = self._filter(run.filter)
+            maybe = [k for k in wanted if fps[k] in f]
+            if maybe:
+                for k, v in self.tree.get_many(run.root, maybe, resolve=False).items():
+                    wanted.discard(k)
+                    if not _is_tombstone(v):
+                        out[k] = v
+        if wanted and st.base_filter is not None:
+            f = self._filter(st.base_filter)
+            wanted = {k for k in wanted if fps[k] in f}
+        if wanted:
+            out.update(self.tree.get_many(st.base, wanted, resolve=False))
+        if resolve:
+            res = self.tree._resolve
+            return {k: v if type(v) is bytes else res(v) for k, v in out.items()}
+        return out
+
+    def items(
+        self,
+        root: bytes,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        resolve: bool = True,
+    ) -> Iterator[tuple[bytes, Any]]:
+        """Yield ``(key, value)`` for ``start <= key < end`` in key order."""
+        st = self.stack(root)
+        if not st.runs:
+            return self.tree.items(st.base, start, end, resolve=resolve)
+        merged = self._merged([st.base, *(r.root for r in st.runs)], start, end)
+        res = self.tree._resolve
+        return (
+            (k, v if not resolve or type(v) is bytes else res(v))
+            for k, v in merged
+            if not _is_tombstone(v)
+        )
+
+    def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Yield the entries whose key starts with ``prefix``."""
+        return self.items(root, prefix, prefix_end(prefix))
+
+    def _merged(
+        self, roots: Sequence[bytes], start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, Any]]:
+        """Entries of layered trees (oldest first), newest value per key, tombstones kept."""
+        streams = [self._stream(r, -i, start, end) for i, r in enumerate(roots)]
+        prev = None
+        for k, _, v in heapq.merge(*streams):
+            if k != prev:
+                prev = k
+                yield k, v
+
+    def _stream(
+        self, root: bytes, tag: int, start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, int, Any]]:
+        """``(key, tag, stored value)`` of one tree, in key order."""
+        if start is not None or end is not None:
+            return _tagged(self.tree.items(root, start, end, resolve=False), tag)
+        t = itertools.repeat(tag)
+        return itertools.chain.from_iterable(
+            zip(leaf.keys, t, leaf.vals, strict=False) for leaf in self.tree.leaves(root)
+        )
+
+    # -- diff and merge -------------------------------------------------------------
+
+    def diff(
+        self, a: bytes, b: bytes, *, resolve: bool = True
+    ) -> Iterator[tuple[bytes, bytes | None, bytes | None]]:
+        """Yield ``(key, old, new)`` for every key whose value differs from ``a`` to ``b``.
+
+        Keys come in increasing order. The cost follows the layers the two roots
+        do not share: two stacks over one base that share their older runs are
+        compared through their newer runs alone.
+        """
+        if a == b:
+            return
+        sa, sb = self.stack(a), self.stack(b)
+        if sa.base == sb.base and sa.runs == sb.runs:
+            return
+        if not sa.runs and not sb.runs:
+            yield from diff(self.tree, sa.base, sb.base, resolve=resolve)
+            return
+        streams: list[Iterator[tuple[bytes, int, Any]]] = []
+        if sa.base == sb.base:
+            p = 0
+            while p < min(len(sa.runs), len(sb.runs)) and sa.runs[p] == sb.runs[p]:
+                p += 1
+            shared = Stack(sa.base, 0, sa.runs[:p], sa.base_filter or sb.base_filter)
+        else:
+            p = 0
+            shared = Stack(sa.base, 0, (), sa.base_filter)
+            streams.append(
+                (k, -1, (o, n))
+                for k, o, n in diff(self.tree, sa.base, sb.base, resolve=False)
+            )
+        a_runs, b_runs = sa.runs[p:], sb.runs[p:]
+        for i, r in enumerate(a_runs):
+            streams.append(self._stream(r.root, i))
+        for i, r in enumerate(b_runs):
+            streams.append(self._stream(r.root, 1_000_000 + i))
+        res = self.tree._resolve
+
+        def out(v: Any) -> Any:
+            if v is None or _is_tombstone(v):
+                return None
+            return v if not resolve or type(v) is bytes else res(v)
+
+        for chunk in _chunks(itertools.groupby(heapq.merge(*streams), key=lambda e: e[0])):
+            rows: list[tuple[bytes, Any, Any]] = []
+            need: list[bytes] = []
+            for key, group in chunk:
+                va: Any = _NEED
+                vb: Any = _NEED
+                for _, tag, v in group:
+                    if tag == -1:
+                        va, vb = v
+                    elif tag < 1_000_000:
+                        va = v
+                    else:
+                        vb = v
+                if va is _NEED and vb is _NEED:
+                    continue
+                if va is _NEED or vb is _NEED:
+                    need.append(key)
+                rows.append((key, va, vb))
+            found = self._lookup(shared, need, resolve=False) if need else {}
+            for key, va, vb in rows:
+                if va is _NEED:
+                    va = found.get(key)
+                elif vb is _NEED:
+                    vb = found.get(key)
+                va, vb = out(va), out(vb)
+                if va != vb:
+                    yield key, va, vb
+
+    def merge(
+        self,
+        base: bytes,
+        ours: bytes,
+        theirs: bytes,
+        on_collision: Collision | None = None,
+        batch: WriteBatch | None = None,
+    ) -> MergeResult:
+        """Three-way merge (see :func:`vstore.engine.diff.merge`) of layered trees."""
+        if all(self.stack(r).id is None for r in (base, ours, theirs)):
+            return merge(self.tree, base, ours, theirs, on_collision, batch)
+        if theirs == base or ours == theirs:
+            return MergeResult(ours)
+        if ours == base:
+            return MergeResult(theirs, applied=sum(1 for _ in self.diff(base, theirs)))
+        edits, conflicts = merge_edits(
+            self.diff(base, ours, resolve=False),
+            self.diff(base, theirs, resolve=False),
+            self.tree._resolve,
+            on_collision,
+        )
+        root = self.write(ours, edits, batch) if edits else ours
+        return MergeResult(root, conflicts, len(edits))
+
+    # -- writes ----------------------------------------------------------------------
+
+    def write(
+        self,
+        root: bytes,
+        edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
+        batch: WriteBatch | None = None,
+        changes: list[tuple[bytes, bytes | None, bytes | None]] | None = None,
+    ) -> bytes:
+        """Apply upserts and deletes; return the new root (the same one if nothing changed).
+
+        A small write into a plain tree edits it in place; anything else becomes a
+        run on a stack, with the merges and folds the stack's shape calls for.
+
+        Args:
+            root: a plain tree root or a stack id.
+            edits: ``key -> value`` (upsert) or ``key -> None`` (delete).
+            batch: where new objects go (default: a private batch flushed before returning).
+            changes: if given, receives ``(key, old, new)`` for every edit that changed
+                something, in key order.
+
+        Raises:
+            InvalidArgumentError: a key is given twice or is not bytes.
+        """
+        with paused_gc():
+            return self._write(root, edits, batch, changes)
+
+    def _write(
+        self,
+        root: bytes,
+        edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
+        batch: WriteBatch | None,
+        changes: list[tuple[bytes, bytes | None, bytes | None]] | None,
+    ) -> bytes:
+        seq = sorted_edits(edits)
+        st = self.stack(root)
+        old = self._lookup(st, [k for k, _ in seq], resolve=True)
+        real = [(k, v) for k, v in seq if old.get(k) != v]
+        if not real:
+            return root
+        if changes is not None:
+            changes.extend((k, old.get(k), v) for k, v in real)
+        own = batch is None
+        b = batch if batch is not None else self.store.batch()
+        if st.id is None and len(real) <= self.apply_max:
+            new = self.tree.apply(st.base, real, b)
+        else:
+            delta = sum((1 if v is not None else 0) - (1 if k in old else 0) for k, v in real)
+            store_value = self.tree.store_value
+            entries = [(k, TOMBSTONE if v is None else store_value(v, b)) for k, v in real]
+            new = self._add_run(st, st.count + delta, entries, b)
+        if own:
+            b.flush()
+        return new
+
+    def _write_run(
+        self,
+        entries: Iterable[tuple[bytes, Any]],
+        generation: int,
+        batch: WriteBatch,
+        fps: list[int] | None = None,
+    ) -> Run:
+        """Build one run; ``fps`` are its keys' fingerprints if already known."""
+        if fps is None:
+            fps = []
+            add = fps.append
+
+            def keyed() -> Iterator[tuple[bytes, Any]]:
+                for k, v in entries:
+                    add(fingerprint(k))
+                    yield k, v
+
+            root = self.tree.build_stored(keyed(), batch, RUN_PARAMS)
+        else:
+            root = self.tree.build_stored(entries, batch, RUN_PARAMS)
+        return Run(root, len(fps), self._put_filter(fps, batch), generation)
+
+    def _add_run(
+        self, st: Stack, count: int, entries: list[tuple[bytes, Any]], batch: WriteBatch
+    ) -> bytes:
+        """Stack ``entries`` (sorted, stored form) on ``st``: fold, or add a run and merge
+        full generations, then store the stack."""
+        runs = list(st.runs)
+        base_count = self.tree.count(st.base)
+        if sum(r.entries for r in runs) + len(entries) >= base_count:
+            # The runs have outgrown the base: fold everything, new entries straight in.
+            return self._fold(st, runs, entries, count, batch)
+        runs.append(self._write_run(entries, 0, batch))
+        n = self.fanout
+        while len(runs) >= n and len({r.generation for r in runs[-n:]}) == 1:
+            group = runs[-n:]
+            del runs[-n:]
+            merged = self._merged([r.root for r in group])
+            fps = sorted(set(itertools.chain.from_iterable(self._filter(r.filter).fps
+                                                           for r in group)))
+            runs.append(self._write_run(merged, group[0].generation + 1, batch, fps))
+        base_filter = st.base_filter
+        if base_filter is None and sum(r.entries for r in runs) * FILTER_RATIO >= base_count:
+            base_filter = self._put_filter(self._scan_fingerprints(st.base), batch)
+        return self._put_stack(Stack(st.base, count, tuple(runs), base_filter), batch)
+
+    def _fold(
+        self,
+        st: Stack,
+        runs: Sequence[Run],
+        newest: list[tuple[bytes, Any]],
+        count: int,
+        batch: WriteBatch,
+    ) -> bytes:
+        """Merge the base, the runs and the newest entries into a new base with its filter."""
+        streams = [self._stream(st.base, 0), *(self._stream(r.root, -1 - i) for i, r in
+                                               enumerate(runs))]
+        t = itertools.repeat(-1 - len(runs))
+        streams.append((k, tag, v) for (k, v), tag in zip(newest, t, strict=False))
+        kept = 0
+
+        def live() -> Iterator[tuple[bytes, Any]]:
+            nonlocal kept
+            prev = None
+            for k, _, v in heapq.merge(*streams):
+                if k != prev:
+                    prev = k
+                    if type(v) is bytes or v.code != TOMBSTONE_CODE:
+                        kept += 1
+                        yield k, v
+
+        new_base = self.tree.build_stored(live(), batch)
+        if kept != count:
+            raise CorruptObjectError(
+                hexid(st.id or st.base),
+                f"a stack counted {count} records but its layers hold {kept}",
+            )
+        fps: Iterable[int]
+        if st.base_filter is not None:
+            # Every live key is in the base or in a layer. Fingerprints of keys deleted
+            # since only cost a needless lookup, until they outnumber an eighth.
+            parts = [self._filter(st.base_filter).fps]
+            parts += [self._filter(r.filter).fps for r in runs]
+            parts.append(array("Q", [fingerprint(k) for k, _ in newest]))
+            fps = set(itertools.chain.from_iterable(parts))
+            if len(fps) * 8 > count * 9:
+                fps = self._scan_fingerprints(new_base)
+        else:
+            fps = self._scan_fingerprints(new_base)
+        return self._put_stack(Stack(new_base, count, (), self._put_filter(fps, batch)), batch)
+
+    def _scan_fingerprints(self, root: bytes) -> Iterator[int]:
+        return map(fingerprint, (k for leaf in self.tree.leaves(root) for k in leaf.keys))
+
+    def compact(self, root: bytes, batch: WriteBatch | None = None) -> bytes:
+        """Fold every run of ``root`` into its base and return a plain tree root."""
+        st = self.stack(root)
+        if st.id is None:
+            return root
+        if not st.runs:
+            return st.base
+        own = batch is None
+        b = batch if batch is not None else self.store.batch()
+        entries = (
+            (k, v) for k, v in self._merged([st.base, *(r.root for r in st.runs)])
+            if not _is_tombstone(v)
+        )
+        new = self.tree.build_stored(entries, b)
+        if own:
+            b.flush()
+        return new
+
+
+def _tagged(it: Iterator[tuple[bytes, Any]], tag: int) -> Iterator[tuple[bytes, int, Any]]:
+    for k, v in it:
+        yield k, tag, v
+
+
+def _chunks(groups: Iterator[Any], size: int = _LOOKUP_CHUNK) -> Iterator[list[Any]]:
+    while True:
+        chunk = [(k, list(g)) for k, g in itertools.islice(groups, size)]
+        if not chunk:
+            return
+        yield chunk
+
+
+def _parse_stack(oid: bytes, body: bytes) -> Stack:
+    try:
+        raw = decode(body)
+        fmt, base, base_filter, count, runs = raw
+        if fmt != _FORMAT:
+            raise ValueError(f"unknown stack format {fmt!r}")
+        parsed = tuple(Run(bytes(r[0]), int(r[1]), bytes(r[2]), int(r[3])) for r in runs)
+        for x in (base, *(r.root for r in parsed), *(r.filter for r in parsed)):
+            if type(x) is not bytes or len(x) != 32:
+                raise ValueError("an object id is 32 bytes")
+        if base_filter and len(base_filter) != 32:
+            raise ValueError("an object id is 32 bytes")
+        if type(count) is not int or count < 0:
+            raise ValueError("bad record count")
+        return Stack(base, count, parsed, base_filter or None, oid)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise CorruptObjectError(hexid(oid), f"not a valid stack: {exc}") from exc
