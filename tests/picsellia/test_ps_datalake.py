@@ -19,6 +19,7 @@ from vstore.errors import (
     WrongTypeError,
 )
 from vstore.picsellia import Data, MultiData, Tag, TagTarget
+from vstore.picsellia.blobs import pinned_blobs
 
 
 def test_upload_reads_size_type_and_tags(store: vstore.Store, images: list[Path]) -> None:
@@ -44,8 +45,9 @@ def test_same_bytes_are_stored_once(store: vstore.Store, images: list[Path],
     again = lake.upload_data(str(images[0]), tags=["late"])
     assert again.id == a.id  # the same file and name is the same data
     assert [t.name for t in a.get_tags()] == ["late"]
-    blobs = store.repo.refs.logs("picsellia/blobs")
-    assert len(blobs) == 1
+    assert pinned_blobs(store) == {bytes.fromhex(a.blob)}
+    assert "picsellia/blobs" in store.repo.refs.logs("picsellia")  # one log for every pin
+    assert [log for log in store.repo.refs.logs("picsellia") if "blobs/" in log] == []
 
 
 def test_a_missing_file_uploads_nothing(store: vstore.Store, images: list[Path]) -> None:

@@ -292,13 +292,10 @@ def copy_versions(src: Store, dst: Store, plans: list[VersionPlan], *, full: boo
 
 
 def _write_refs(dst: Store, plans: list[VersionPlan], blobs: list[bytes]) -> None:
-    from vstore.picsellia.blobs import blob_ref
+    from vstore.picsellia.blobs import pin_blobs
 
     refs = dst.repo.refs
-    for oid in blobs:
-        head = refs.head(blob_ref(oid.hex()))
-        if head is None or head.value != oid:
-            refs.append(blob_ref(oid.hex()), oid, head.seq if head else 0)
+    pin_blobs(dst, blobs)
     for p in plans:
         if dst.registry.dataset_by_id(p.dataset.id) is None:
             got, _created = dst.registry.create_dataset(p.dataset)

@@ -31,7 +31,7 @@ from vstore.errors import (
 from vstore.model import SingleFrame, derive_frame_id
 from vstore.model.validation import check_meta
 from vstore.picsellia import frames
-from vstore.picsellia.blobs import put_blob
+from vstore.picsellia.blobs import pin_blobs, put_blob
 from vstore.picsellia.enums import DataType, TagTarget
 from vstore.picsellia.index import Entry, asset_index
 from vstore.picsellia.listing import Selection, select
@@ -296,6 +296,7 @@ class Datalake:
         # Each worker reads one file and stores its blob: only a few files are in memory.
         with ThreadPoolExecutor(max_workers or min(8, len(paths))) as pool:
             blobs = list(pool.map(lambda p: put_blob(self.store, _read_file(p), p), paths))
+        pin_blobs(self.store, blobs)
         framed: dict[str, SingleFrame] = {}
         for path, blob, meta in zip(paths, blobs, metas, strict=True):
             frame = self._frame(path, blob, meta, names)
