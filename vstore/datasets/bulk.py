@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from vstore.datasets.stats import Contribution, contribution
 from vstore.errors import InvalidArgumentError, NotFoundError
 from vstore.model import (
     FrameGroup,
@@ -26,8 +27,10 @@ __all__ = ["BulkContext", "Op", "deep_merge", "drop_fields", "frame_id_of", "que
 
 log = logging.getLogger("vstore.datasets")
 
-# An op on one frame: ("set", record) overwrites, ("merge", [patch, ...]) merges each
-# patch in turn into the stored frame, ("del", None) deletes.
+# An op on one frame: ("set", record) overwrites, ("raw", (canonical bytes, stats
+# contribution)) overwrites with an already encoded record, ("merge", [patch, ...]) merges
+# each patch in turn into the stored frame, ("del", None) deletes. A "raw" op holds only
+# atomic values, so thousands of queued frames cost the garbage collector nothing.
 Op = tuple[str, Any]
 
 
@@ -56,8 +59,8 @@ def queue_op(ops: dict[bytes, Op], key: bytes, op: Op) -> None:
         raise NotFoundError(
             f"cannot update frame {key.decode()!r}: it is deleted earlier in this batch"
         )
-    elif prev[0] == "set":
-        record = prev[1]
+    elif prev[0] in ("set", "raw"):
+        record = prev[1] if prev[0] == "set" else decode_record(prev[1][0], validate=False)
         for patch in op[1]:
             record = deep_merge(record, patch)
         ops[key] = ("set", record)
@@ -98,11 +101,11 @@ def drop_fields(record: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]
 
 def resolve_ops(
     ops: dict[bytes, Op], stored: dict[bytes, bytes]
-) -> tuple[dict[bytes, bytes | None], dict[bytes, dict[str, Any]]]:
+) -> tuple[dict[bytes, bytes | None], dict[bytes, dict[str, Any] | Contribution]]:
     """Turn queued ops into tree edits, merging updates into the stored records.
 
     Returns:
-        The edits, and the new record of every key that is set.
+        The edits, and the new record (or its stats contribution) of every key that is set.
 
     Raises:
         NotFoundError: an update names frames the version does not hold.
@@ -115,10 +118,13 @@ def resolve_ops(
             "use add_frames to add new frames"
         )
     edits: dict[bytes, bytes | None] = {}
-    records: dict[bytes, dict[str, Any]] = {}
+    records: dict[bytes, dict[str, Any] | Contribution] = {}
     for key, (kind, payload) in ops.items():
         if kind == "del":
             edits[key] = None
+            continue
+        if kind == "raw":
+            edits[key], records[key] = payload
             continue
         if kind == "set":
             record = payload
@@ -194,7 +200,10 @@ class BulkContext:
             warnings.warn(
                 f"frame {record['id']} was already added in this bulk context", stacklevel=2
             )
-        self._queue(key, ("set", record))
+        if self._upload:
+            self._queue(key, ("set", record))  # uploads rewrite the record's URIs first
+        else:
+            self._queue(key, ("raw", (encode_record(record), contribution(record))))
 
     def update_frame(self, frame: SingleFrame | FrameGroup) -> None:
         """Queue an update: merged into the stored frame if ``allow_update``, else an add."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["apply_changes", "empty_stats", "stats_lists"]
+__all__ = ["Contribution", "apply_changes", "contribution", "empty_stats", "stats_lists"]
 
 UNKNOWN_TYPE = "unknown"
 
@@ -21,24 +21,37 @@ def empty_stats() -> dict[str, Any]:
     return {"labels": {}, "frames": {"annotated": 0, "unannotated": 0}, "content_types": {}}
 
 
-def _add(stats: dict[str, Any], record: dict[str, Any], sign: int) -> None:
-    rois = record.get("rois") or []
+#: What one frame adds to the stats: its ROI labels, whether it has ROIs, its content types.
+Contribution = tuple[tuple[str, ...], bool, tuple[str, ...]]
+
+
+def contribution(record: dict[str, Any]) -> Contribution:
+    """The stats contribution of a frame record (a tuple of atomic values)."""
+    rois = record.get("rois") or ()
+    labels = tuple(label for roi in rois for label in roi.get("label") or ())
+    types = tuple(src.get("content_type") or UNKNOWN_TYPE for src in record.get("sources") or ())
+    return labels, bool(rois), types
+
+
+def _add(stats: dict[str, Any], record: dict[str, Any] | Contribution, sign: int) -> None:
+    labels_of, annotated, types_of = (
+        record if isinstance(record, tuple) else contribution(record)
+    )
     labels = stats["labels"]
-    for roi in rois:
-        for label in roi.get("label") or ():
-            labels[label] = labels.get(label, 0) + sign
-    kind = "annotated" if rois else "unannotated"
-    stats["frames"][kind] += sign
+    for label in labels_of:
+        labels[label] = labels.get(label, 0) + sign
+    stats["frames"]["annotated" if annotated else "unannotated"] += sign
     types = stats["content_types"]
-    for src in record.get("sources") or ():
-        ct = src.get("content_type") or UNKNOWN_TYPE
+    for ct in types_of:
         types[ct] = types.get(ct, 0) + sign
 
 
-def apply_changes(
-    stats: dict[str, Any], changes: Iterable[tuple[dict[str, Any] | None, dict[str, Any] | None]]
-) -> dict[str, Any]:
-    """Return ``stats`` updated by ``(old record, new record)`` pairs (None: absent)."""
+Side = dict[str, Any] | Contribution | None
+
+
+def apply_changes(stats: dict[str, Any], changes: Iterable[tuple[Side, Side]]) -> dict[str, Any]:
+    """Return ``stats`` updated by ``(old, new)`` pairs: records or their
+    :func:`contribution` (None: absent)."""
     out = {
         "labels": dict(stats["labels"]),
         "frames": dict(stats["frames"]),
