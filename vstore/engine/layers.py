@@ -288,12 +288,21 @@ class Layers:
         st = self.stack(root)
         if not st.runs:
             return self.tree.items(st.base, start, end, resolve=resolve)
-        merged = self._merged([st.base, *(r.root for r in st.runs)], start, end)
+        newer = self._merged([r.root for r in st.runs], start, end)
+        live = _overlay(self._pairs(st.base, start, end), newer)
+        if not resolve:
+            return live
         res = self.tree._resolve
-        return (
-            (k, v if not resolve or type(v) is bytes else res(v))
-            for k, v in merged
-            if not _is_tombstone(v)
+        return ((k, v if type(v) is bytes else res(v)) for k, v in live)
+
+    def _pairs(
+        self, root: bytes, start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[bytes, Any]]:
+        """``(key, stored value)`` of one tree, in key order."""
+        if start is not None or end is not None:
+            return self.tree.items(root, start, end, resolve=False)
+        return itertools.chain.from_iterable(
+            zip(leaf.keys, leaf.vals, strict=True) for leaf in self.tree.leaves(root)
         )
 
     def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -304,6 +313,9 @@ class Layers:
         self, roots: Sequence[bytes], start: bytes | None = None, end: bytes | None = None
     ) -> Iterator[tuple[bytes, Any]]:
         """Entries of layered trees (oldest first), newest value per key, tombstones kept."""
+        if len(roots) == 1:
+            yield from self._pairs(roots[0], start, end)
+            return
         streams = [self._stream(r, -i, start, end) for i, r in enumerate(roots)]
         prev = None
         for k, _, v in heapq.merge(*streams):
@@ -528,21 +540,23 @@ class Layers:
         batch: WriteBatch,
     ) -> bytes:
         """Merge the base, the runs and the newest entries into a new base with its filter."""
-        streams = [self._stream(st.base, 0), *(self._stream(r.root, -1 - i) for i, r in
-                                               enumerate(runs))]
         t = itertools.repeat(-1 - len(runs))
-        streams.append((k, tag, v) for (k, v), tag in zip(newest, t, strict=False))
+        newest_stream = ((k, tag, v) for (k, v), tag in zip(newest, t, strict=False))
+        streams = [*(self._stream(r.root, -1 - i) for i, r in enumerate(runs)), newest_stream]
         kept = 0
 
-        def live() -> Iterator[tuple[bytes, Any]]:
-            nonlocal kept
+        def newer() -> Iterator[tuple[bytes, Any]]:
             prev = None
             for k, _, v in heapq.merge(*streams):
                 if k != prev:
                     prev = k
-                    if type(v) is bytes or v.code != TOMBSTONE_CODE:
-                        kept += 1
-                        yield k, v
+                    yield k, v
+
+        def live() -> Iterator[tuple[bytes, Any]]:
+            nonlocal kept
+            for kv in _overlay(self._pairs(st.base), newer()):
+                kept += 1
+                yield kv
 
         new_base = self.tree.build_stored(live(), batch)
         if kept != count:
@@ -584,6 +598,33 @@ class Layers:
         if own:
             b.flush()
         return new
+
+
+def _overlay(
+    older: Iterator[tuple[bytes, Any]], newer: Iterator[tuple[bytes, Any]]
+) -> Iterator[tuple[bytes, Any]]:
+    """Merge two key-ordered streams: ``newer`` wins on equal keys; tombstones are dropped
+    (``older`` holds none). A two-way merge costs a comparison per entry, where a heap
+    merge costs a heap operation and a tuple."""
+    nxt = next(newer, None)
+    for k, v in older:
+        while nxt is not None and nxt[0] < k:
+            nv = nxt[1]
+            if type(nv) is bytes or nv.code != TOMBSTONE_CODE:
+                yield nxt
+            nxt = next(newer, None)
+        if nxt is not None and nxt[0] == k:
+            nv = nxt[1]
+            if type(nv) is bytes or nv.code != TOMBSTONE_CODE:
+                yield nxt
+            nxt = next(newer, None)
+        else:
+            yield k, v
+    while nxt is not None:
+        nv = nxt[1]
+        if type(nv) is bytes or nv.code != TOMBSTONE_CODE:
+            yield nxt
+        nxt = next(newer, None)
 
 
 def _tagged(it: Iterator[tuple[bytes, Any]], tag: int) -> Iterator[tuple[bytes, int, Any]]:

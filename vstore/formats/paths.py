@@ -19,7 +19,10 @@ from pathlib import Path
 from vstore.errors import FormatError
 from vstore.formats.errors import UnsafePathError
 
-__all__ = ["MAX_FILE_BYTES", "atomic_write", "check_name", "read_text", "safe_join", "write_files"]
+__all__ = [
+    "MAX_FILE_BYTES", "atomic_write", "check_name", "read_limited", "read_text", "safe_join",
+    "write_files",
+]
 
 MAX_FILE_BYTES = 2 << 30
 """Largest annotation file a reader loads into memory (2 GiB)."""
@@ -98,6 +101,29 @@ def safe_join(
     return path
 
 
+def read_limited(path: str | os.PathLike[str]) -> bytes:
+    """Read a whole file of at most :data:`MAX_FILE_BYTES`.
+
+    A plain ``read(limit + 1)`` would reserve the whole limit up front for a file of a few
+    bytes; this reads what the file's size says, and only grows (doubling) for a file
+    longer than that, such as a FIFO or ``/dev/zero``, which is cut at the limit.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        FormatError: the file is larger than the limit.
+    """
+    src = os.fspath(path)
+    with open(src, "rb") as f:
+        want = min(os.fstat(f.fileno()).st_size, MAX_FILE_BYTES) + 1
+        data = f.read(want)
+        while len(data) == want <= MAX_FILE_BYTES:
+            want = min(2 * want, MAX_FILE_BYTES + 1)
+            data += f.read(want - len(data))
+    if len(data) > MAX_FILE_BYTES:
+        raise FormatError(f"file is larger than {MAX_FILE_BYTES} bytes", src)
+    return data
+
+
 def read_text(path: str | os.PathLike[str]) -> str:
     """Read a UTF-8 file (a leading BOM is dropped).
 
@@ -106,10 +132,7 @@ def read_text(path: str | os.PathLike[str]) -> str:
         FormatError: the file is too large, or not UTF-8 (names the line).
     """
     src = os.fspath(path)
-    with open(src, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise FormatError(f"file is larger than {MAX_FILE_BYTES} bytes", src)
+    data = read_limited(src)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -41,9 +41,9 @@ from vstore.formats.geometry import check_shape, fmt_number, number, rescaled, s
 from vstore.formats.imagesize import image_size
 from vstore.formats.model import AnnotationSet, Box, ImageAnnotations, Point, Shape
 from vstore.formats.paths import (
-    MAX_FILE_BYTES,
     atomic_write,
     check_name,
+    read_limited,
     safe_join,
     write_files,
 )
@@ -197,10 +197,7 @@ def read_voc_dir(
 
 
 def _parse(src: str) -> _Doc:
-    with open(src, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise FormatError(f"file is larger than {MAX_FILE_BYTES} bytes", src)
+    data = read_limited(src)
     builder = _LineBuilder()
     parser = DefusedXMLParser(target=builder)
     builder.expat = parser.parser
