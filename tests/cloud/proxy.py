@@ -50,6 +50,9 @@ class CountingProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.requests: list[tuple[str, str]] = []
+        #: request and response body bytes that went through
+        self.bytes_up = 0
+        self.bytes_down = 0
         self.faults: list[Fault] = []
         #: request headers (lower case) removed before forwarding
         self.strip_headers: set[str] = set()
@@ -81,12 +84,15 @@ class CountingProxy:
                 fault = proxy._fault(method, path)
                 with proxy._lock:
                     proxy.requests.append((method, path))
+                    proxy.bytes_up += len(body)
                 if fault is not None and fault.action == "status":
                     self._reply(fault.status, fault.headers, fault.body)
                     return
                 if fault is not None and fault.action == "delay":
                     time.sleep(fault.delay)
                 status, headers, data = proxy._forward(method, self.path, self.headers, body)
+                with proxy._lock:
+                    proxy.bytes_down += len(data)
                 if fault is not None and fault.action == "drop":
                     self.close_connection = True
                     return
@@ -154,6 +160,7 @@ class CountingProxy:
         with self._lock:
             self.requests.clear()
             self.faults.clear()
+            self.bytes_up = self.bytes_down = 0
 
     def count(self, pred: Callable[[str, str], bool] | None = None) -> int:
         """How many recorded requests ``pred`` accepts (all if None)."""

@@ -552,10 +552,14 @@ class Layers:
                     prev = k
                     yield k, v
 
+        scanned: list[int] | None = [] if st.base_filter is None else None
+
         def live() -> Iterator[tuple[bytes, Any]]:
             nonlocal kept
             for kv in _overlay(self._pairs(st.base), newer()):
                 kept += 1
+                if scanned is not None:
+                    scanned.append(fingerprint(kv[0]))
                 yield kv
 
         new_base = self.tree.build_stored(live(), batch)
@@ -565,7 +569,9 @@ class Layers:
                 f"a stack counted {count} records but its layers hold {kept}",
             )
         fps: Iterable[int]
-        if st.base_filter is not None:
+        if st.base_filter is None:
+            fps = scanned or []  # a plain base has no filter to start from
+        else:
             # Every live key is in the base or in a layer. Fingerprints of keys deleted
             # since only cost a needless lookup, until they outnumber an eighth.
             parts = [self._filter(st.base_filter).fps]
@@ -574,8 +580,6 @@ class Layers:
             fps = set(itertools.chain.from_iterable(parts))
             if len(fps) * 8 > count * 9:
                 fps = self._scan_fingerprints(new_base)
-        else:
-            fps = self._scan_fingerprints(new_base)
         return self._put_stack(Stack(new_base, count, (), self._put_filter(fps, batch)), batch)
 
     def _scan_fingerprints(self, root: bytes) -> Iterator[int]:

@@ -111,12 +111,16 @@ class ObjectStore:
             MissingObjectError: one of them is absent.
             CorruptObjectError: one of them is damaged.
         """
-        found = self.backend.get_objects(ids)
+        # Objects still queued in an open batch are read from it, not asked of the store
+        # (on a remote store that would be a request each, answered "absent").
+        queued = {oid: q for oid in ids if (q := self._unflushed(oid)) is not None}
+        found = self.backend.get_objects([o for o in ids if o not in queued]) if len(
+            queued) < len(ids) else {}
         out = {}
         for oid in ids:
-            stored = found.get(oid)
+            stored = queued.get(oid)
             if stored is None:
-                stored = self._unflushed(oid)
+                stored = found.get(oid)
             if stored is None:
                 raise MissingObjectError(hexid(oid))
             out[oid] = self._check(oid, stored, kind)
