@@ -39,7 +39,11 @@ def _data(method: str, path: str) -> bool:
 
 
 def start_moto() -> tuple[Any, str]:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

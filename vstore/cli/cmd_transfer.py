@@ -66,7 +66,7 @@ def _targets(r: Resolved, keep: Callable[[dict[str, Any]], bool] | None,
                 sid = src.get("id")
                 suffix = "" if sid in (None, "", "default") else f".{sid}"
                 base = f"{record['id']}{suffix}{os.path.splitext(base)[1]}"
-            if base in ("", ".", "..") or "/" in base or "\\" in base:
+            if base in ("", ".", "..") or any(c in base for c in ("/", "\\", "\x00")):
                 raise CliError(f"source {uri} has no usable file name", "pass --use-id")
             size = (src.get("meta") or {}).get("size")
             if base in out and out[base][0] != uri:
@@ -82,14 +82,15 @@ def _fetch_all(env: Env, store: Store, root: Path, todo: dict[str, tuple[str, in
 
     root.mkdir(parents=True, exist_ok=True)
 
+    from vstore.formats.paths import atomic_write
+
     def one(item: tuple[str, tuple[str, int | None]]) -> dict[str, str] | None:
         name, (uri, _size) = item
-        tmp = root / f".{name}.vstore-part"
         try:
-            tmp.write_bytes(read_uri(store, uri))
-            os.replace(tmp, root / name)
+            # An exclusive temp file renamed over the target: a link planted in the
+            # folder is replaced, never written through.
+            atomic_write(root / name, read_uri(store, uri), durable=False)
         except Exception as exc:  # any failure of one file is reported; the others go on
-            tmp.unlink(missing_ok=True)
             return {"name": name, "uri": uri, "error": f"{type(exc).__name__}: {exc}"}
         return None
 

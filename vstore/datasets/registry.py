@@ -291,9 +291,15 @@ class Registry:
         dataset_id: str,
         name: str,
         parent: VersionState | None,
+        change: Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None]
+        | None = None,
         **extra: Any,
     ) -> VersionState:
-        """Create a draft version; a child starts from its parent's frames and stats."""
+        """Create a draft version; a child starts from its parent's frames and stats.
+
+        ``change(state, batch)``, as in :meth:`write_version`, edits the new version before
+        it is created: its first commit holds the result, so it appears whole or not at all.
+        """
         vid = new_id()
         check_name(name, "version")
         parents: tuple[bytes, ...] = ()
@@ -310,7 +316,16 @@ class Registry:
         meta = _version_meta(dataset_id, vid, name, parent.version_id if parent else None)
         meta.update(stats_from)
         meta.update(extra)
-        commit = self.repo.commit(tree, parents, f"create version {name}", meta)
+        batch = self.repo.batch()
+        if change is not None:
+            got = change(VersionState(dataset_id, vid, 0, Commit(tree, parents, meta=meta)), batch)
+            if got is not None:
+                tree = got[0]
+                meta.update(got[1])
+        commit = self.repo.commit(
+            tree, parents, f"create version {name}", meta, _links(meta, tree), batch=batch
+        )
+        batch.flush()
         if not self.refs.append(f"versions/{dataset_id}/{vid}", commit.id, 0).ok:
             raise AlreadyExistsError(f"version id {vid} exists")  # a 128-bit random clash
         return VersionState(dataset_id, vid, 1, commit)
@@ -379,3 +394,7 @@ class Registry:
     def freeze(self, state: VersionState) -> None:
         """Record the published commit of a version in a write-once ref."""
         self.refs.create_frozen(f"published/{state.dataset_id}/{state.version_id}", state.commit.id)
+
+    def is_frozen(self, state: VersionState) -> bool:
+        """Whether the write-once ref of a published version exists."""
+        return self.refs.frozen(f"published/{state.dataset_id}/{state.version_id}") is not None

@@ -238,6 +238,13 @@ class DatasetVersion(Catalog, PicselliaVersion):
         return self._state
 
     def _write_ops(self, ops: dict[bytes, Op]) -> None:
+        with paused_gc():
+            self._write(self._ops_change(ops), "write frames")
+
+    def _ops_change(
+        self, ops: dict[bytes, Op]
+    ) -> Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None]:
+        """The version change that applies ``ops`` (and keeps the live stats current)."""
         layers = self._store.repo.layers
 
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]] | None:
@@ -268,8 +275,7 @@ class DatasetVersion(Catalog, PicselliaVersion):
                 updates["stats_tree"] = root
             return root, updates
 
-        with paused_gc():
-            self._write(change, "write frames")
+        return change
 
     def _records(
         self, frames: Iterable[Frame]
@@ -514,8 +520,18 @@ class DatasetVersion(Catalog, PicselliaVersion):
         }
 
     def _publish(self, updates: dict[str, Any]) -> None:
-        if self._refresh().status == PUBLISHED:
-            raise ReadOnlyError(f"version {self._state.name!r} is already published")
+        state = self._refresh()
+        if state.status == PUBLISHED:
+            if not self._store.registry.is_frozen(state):
+                # A publish stopped (a crash, a lost reply) between its log entry and its
+                # write-once ref: this call finishes it.
+                self._store.registry.freeze(state)
+                return
+            raise ReadOnlyError(
+                f"version {state.name!r} is already published; to change it, open a draft "
+                f"child: DatasetVersion.create_version(name, parent_version_ids="
+                f"[{state.version_id!r}])"
+            )
         self.commit_version()
 
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]]:
@@ -526,6 +542,9 @@ class DatasetVersion(Catalog, PicselliaVersion):
 
     def publish_version(self) -> bool:
         """Publish the version: from now on its content never changes.
+
+        Calling it again after a call that failed midway (a crash, a lost reply) finishes
+        that publish.
 
         Returns:
             True.

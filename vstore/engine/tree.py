@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ import msgpack
 
 from vstore.engine.apply import Applier
 from vstore.engine.chunker import Chunker, TreeParams
-from vstore.engine.codec import ObjectKind, hexid
+from vstore.engine.codec import ID_SIZE, ObjectKind, hexid
 from vstore.engine.node import (
     EMPTY_ROOT,
     MAX_KEY_SIZE,
@@ -140,19 +141,30 @@ class ProllyTree:
             raw = msgpack.unpackb(
                 body, raw=False, use_list=False, ext_hook=ext_hook, strict_map_key=True
             )
+            if type(raw) is not tuple or not raw:
+                raise ValueError("a node is an array")
             level = raw[0]
+            # The id proves who wrote the bytes, not that they are a node: a hostile
+            # writer's well-hashed node must not reach a comparison or a backend as a non-id.
             if level == 0 and len(raw) == 3:
                 keys, vals = raw[1], raw[2]
                 if len(keys) != len(vals):
                     raise ValueError("keys and values differ in length")
+                _check_keys(keys)
+                if not _all_bytes(vals) and not all(type(v) is bytes or _is_ref(v) for v in vals):
+                    raise ValueError("a leaf value is neither bytes nor a reference")
                 return Node(oid, 0, keys, vals)
-            if isinstance(level, int) and level > 0 and len(raw) == 4:
+            if type(level) is int and level > 0 and len(raw) == 4:
                 keys, ids, counts = raw[1], raw[2], raw[3]
                 if not (len(keys) == len(ids) == len(counts)) or not keys:
                     raise ValueError("malformed internal node")
+                _check_keys(keys)
+                if not _all_bytes(ids) or set(map(len, ids)) != {ID_SIZE}:
+                    raise ValueError("a child id is not 32 bytes")
+                array("Q", counts)  # TypeError or OverflowError unless counts >= 0
                 return Node(oid, level, keys, ids, counts)
             raise ValueError("unknown node layout")
-        except (ValueError, TypeError, IndexError, msgpack.UnpackException) as exc:
+        except (ValueError, TypeError, IndexError, OverflowError, msgpack.UnpackException) as exc:
             raise CorruptObjectError(hexid(oid), f"not a valid tree node: {exc}") from exc
 
     def _make(
@@ -432,6 +444,27 @@ def prefix_end(prefix: bytes) -> bytes | None:
         return None
     p[-1] += 1
     return bytes(p)
+
+
+def _all_bytes(items: Sequence[Any]) -> bool:
+    try:
+        b"".join(items)  # in C: far cheaper than a type check per item
+    except TypeError:
+        return False
+    return True
+
+
+def _check_keys(keys: Sequence[Any]) -> None:
+    if not _all_bytes(keys):
+        raise ValueError("a key is not bytes")
+
+
+def _is_ref(value: Any) -> bool:
+    """A stored non-bytes leaf value: a spilled value's 32-byte id, or an empty marker
+    (the tombstone of a run)."""
+    if type(value) is not Spill or type(value.data) is not bytes:
+        return False
+    return len(value.data) == ID_SIZE if value.code == SPILL_CODE else not value.data
 
 
 def _weight(body: bytes, node: Node) -> int:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,7 @@ def read_yolo_names(path: str | os.PathLike[str]) -> AnnotationSet:
     ids = _names(data.get("names"), src)
     nc = data.get("nc")
     if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int) or nc != len(ids)):
-        raise FormatError(f"nc is {nc!r} but names lists {len(ids)} classes", src)
+        raise FormatError(f"nc is {_brief(nc)} but names lists {len(ids)} classes", src)
     extra = {str(k): v for k, v in data.items() if k not in ("names", "nc")}
     labels = sorted(ids, key=ids.__getitem__)
     return AnnotationSet(labels=labels, class_ids=ids, extra=extra, source_format="yolo")
@@ -116,7 +117,7 @@ def _names(value: object, src: str) -> dict[str, int]:
     indexes: set[int] = set()
     for index, name in pairs:
         if isinstance(name, bool) or not isinstance(name, (str, int, float)) or name == "":
-            raise FormatError(f"class {index} has no usable name: {name!r}", src)
+            raise FormatError(f"class {index} has no usable name: {_brief(name)}", src)
         if str(name) in ids:
             raise FormatError(f"class name {name!r} appears twice in names", src)
         if index in indexes:
@@ -124,6 +125,15 @@ def _names(value: object, src: str) -> dict[str, int]:
         indexes.add(index)
         ids[str(name)] = index
     return ids
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 2, 4, 4, 60
+
+
+def _brief(value: object) -> str:
+    # YAML aliases share nodes, so a 1 KiB file can hold a list whose repr is gigabytes.
+    return _REPR.repr(value)
 
 
 def _class_key(key: object, src: str) -> int:

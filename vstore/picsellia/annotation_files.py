@@ -64,6 +64,7 @@ from vstore.picsellia.interchange import (
     require_import_type,
     to_annotation_set,
 )
+from vstore.picsellia.transfer import check_target
 
 if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
@@ -182,7 +183,8 @@ def export_file(version: DatasetVersion, file_type: AnnotationFileType | str,
     kind = AnnotationFileType.validate(file_type)
     if export_video:
         raise UsageError("video exports are not supported: assets are images")
-    path = os.path.join(target_path, EXPORT_NAMES[kind].format(id=version.version_id))
+    path = os.path.join(check_target(target_path),
+                        EXPORT_NAMES[kind].format(id=version.version_id))
     target = Path(path)
     if target.exists() and not force_replace:
         return path

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from vstore.errors import BackendError, InvalidArgumentError, VStoreError
+from vstore.errors import BackendError, InvalidArgumentError, VStoreError, WrongTypeError
 from vstore.picsellia.blobs import read_blob
 from vstore.picsellia.record import DATALAKE_SCHEME
 
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
     from vstore.picsellia.asset import MultiAsset
 
-__all__ = ["check_file_name", "download_sources", "download_version", "read_source",
-           "synchronize"]
+__all__ = ["check_file_name", "check_target", "download_sources", "download_version",
+           "read_source", "synchronize"]
 
 log = logging.getLogger("vstore.picsellia")
 _DATALAKE = f"{DATALAKE_SCHEME}:///"
@@ -42,6 +42,21 @@ def check_file_name(name: object, what: str = "file name") -> str:
         raise InvalidArgumentError(
             f"{what} {name!r} is not a plain file name: it could leave the target folder")
     return name
+
+
+def check_target(path: object, what: str = "target_path") -> str:
+    """Check a folder to write into; return it as a str.
+
+    Raises:
+        WrongTypeError: not a path.
+        InvalidArgumentError: it holds a NUL byte (no filesystem can name it).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise WrongTypeError(f"{what} must be a path, not {type(path).__name__}")
+    root = os.fspath(path)
+    if not isinstance(root, str) or "\x00" in root:
+        raise InvalidArgumentError(f"{what} {root!r} is not a usable folder name")
+    return root
 
 
 def read_source(store: Store, uri: str) -> bytes:
@@ -88,7 +103,7 @@ def download_sources(store: Store, items: Sequence[tuple[str, str]],
             raise InvalidArgumentError(
                 f"two assets would both be written as {name!r}; download with use_id=True")
         seen[name] = uri
-    root = os.fspath(target_path)
+    root = check_target(target_path)
     os.makedirs(root, exist_ok=True)
     todo = [(n, u) for n, u in seen.items()
             if force_replace or not os.path.exists(os.path.join(root, n))]

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from vstore.datasets.bulk import Op
+from vstore.datasets.registry import COMMITTED, VersionState
+from vstore.engine import WriteBatch
 from vstore.errors import (
     AlreadyExistsError,
+    ConflictError,
     InvalidArgumentError,
     InvalidQueryError,
     NotFoundError,
     UsageError,
     WrongTypeError,
 )
+from vstore.model import decode_record, frame_key, frame_to_record, record_to_frame
 from vstore.picsellia import frames
 from vstore.picsellia.annrecord import without_annotations
 from vstore.picsellia.asset import Asset, MultiAsset
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
 
 __all__ = ["add_data", "find_all_assets", "find_asset", "find_one", "fork", "list_assets"]
+
+Change = Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None]
 
 
 def _data_list(data: object) -> list[Data]:
@@ -206,23 +213,44 @@ def fork(version: DatasetVersion, name: str, description: str | None, assets: ob
             doc[FORMATS_KEY] = list(parent_doc[FORMATS_KEY])
     if with_tags:
         doc["asset_tags"] = list(parent_doc.get("asset_tags") or [])
+    ops: dict[bytes, Op] = {}
+    dropped, rewritten = 0, 0
+    if selected is not None or not (with_tags and with_annotations):
+        ops, dropped, rewritten = _trim(version, state, selected, with_tags, with_annotations)
+    # One commit creates the fork with its final frames: a crash leaves no half-made fork.
     child_state = registry.create_version(
-        version.dataset_id, name, state,
+        version.dataset_id, name, state, _committed(version._ops_change(ops)) if ops else None,
         comment=description if description is not None else f"Fork from {state.name}",
         **{frames.DOC_KEY: doc},
     )
     child = DatasetVersion.get_version(dataset_id=version.dataset_id,
                                        version_id=child_state.version_id, store=version.store)
-    dropped, rewritten = 0, 0
-    if selected is not None or not (with_tags and with_annotations):
-        dropped, rewritten = _trim(child, selected, with_tags, with_annotations)
     return child, Job("fork", result={"dropped": dropped, "rewritten": rewritten})
 
 
-def _trim(child: DatasetVersion, selected: set[str] | None, with_tags: bool,
-          with_annotations: bool) -> tuple[int, int]:
-    """Drop the assets not selected and strip what the fork does not carry over."""
-    entries = asset_index(child).entries
+def _committed(change: Change) -> Change:
+    """``change``, committed: the stats of the new version are those of its own frames."""
+    def step(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]] | None:
+        got = change(state, batch)
+        if got is None:
+            return None
+        root, updates = got
+        stats = updates.get("stats", state.meta["stats"])
+        return root, {**updates, "status": COMMITTED, "committed": time.time(),
+                      "committed_tree": root, "committed_stats": stats, "stats": stats,
+                      "stats_tree": root}
+
+    return step
+
+
+def _trim(version: DatasetVersion, state: VersionState, selected: set[str] | None,
+          with_tags: bool, with_annotations: bool) -> tuple[dict[bytes, Op], int, int]:
+    """The frame writes that drop the assets not selected and strip what the fork does not
+    carry over, read from the parent's ``state``; with the counts dropped and rewritten."""
+    index = asset_index(version)
+    if index.root != state.tree:
+        raise ConflictError(f"version {state.name!r} changed during the fork: fork it again")
+    entries = index.entries
     drop = [] if selected is None else [e.id for e in entries if e.id not in selected]
     keep = [e for e in entries if selected is None or e.id in selected]
     strip = [e.id for e in keep
@@ -236,6 +264,11 @@ def _trim(child: DatasetVersion, selected: set[str] | None, with_tags: bool,
             record = {**record, "meta": meta}
         return record
 
-    frames.delete_records(child, drop)
-    frames.edit_records(child, strip, edit)
-    return len(drop), len(strip)
+    ops: dict[bytes, Op] = {frame_key(i): ("del", None) for i in drop}
+    stored = version.store.repo.layers.get_many(state.tree, [frame_key(i) for i in strip])
+    for key, raw in stored.items():
+        old = decode_record(raw, validate=False)
+        new = edit(old)
+        if new != old:
+            ops[key] = ("set", frame_to_record(record_to_frame(new)))  # as add_frames writes it
+    return ops, len(drop), len(strip)
