@@ -2,7 +2,8 @@
 
 Each worker process opens the store by URL alone (endpoint and credentials come from
 the environment, as in a real deployment) and bulk-writes its own frames; the draft
-must end with every frame exactly once, on S3 (moto) and on Azure (Azurite).
+must end with every frame exactly once, on S3 (moto), Azure (Azurite) and GCS
+(fake-gcs-server, reached through ``STORAGE_EMULATOR_HOST``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ _spec.loader.exec_module(workers)
 DS = workers.DATASET
 
 
-@pytest.fixture(params=["s3", "azure"])
+@pytest.fixture(params=["s3", "azure", "gcs"])
 def env_cloud(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Cloud:
-    """S3 and Azure, reachable by URL alone (credentials and endpoint in the environment)."""
+    """Each cloud, reachable by URL alone (credentials and endpoint in the environment)."""
     c: Cloud = request.getfixturevalue(f"{request.param}_cloud")
     for k, v in c.env.items():
         monkeypatch.setenv(k, v)
