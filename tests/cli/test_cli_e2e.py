@@ -97,3 +97,46 @@ def test_help_starts_fast(tmp_path: Path) -> None:
     for module in ("tqdm", "botocore", "google.auth", "vstore.cli.doctor",
                    "vstore.cli.replicate", "vstore.cli.htmlreport", "vstore.cli.address"):
         assert f" {module}\n" not in heavy and f" {module}." not in heavy, module
+
+
+def test_every_other_command_in_a_real_process(tmp_path: Path) -> None:
+    """The commands the first session does not reach, each run once as a process."""
+    env = _env(tmp_path)
+    work = tmp_path / "project"
+    for i in range(3):
+        write_png(work / "images" / f"img{i}.png", 20 + i, 10)
+    _vstore(work, env, "init", "--dataset", "street")
+    _vstore(work, env, "add", "images")
+
+    def js(*args: str) -> dict[str, object]:
+        out = json.loads(_vstore(work, env, *args, "--json").stdout)
+        assert isinstance(out, dict)
+        return out
+
+    _vstore(work, env, "config", "set", "gc.grace", "2d")
+    assert _vstore(work, env, "config", "get", "gc.grace").stdout.strip() == "2d"
+    assert "gc.grace" in _vstore(work, env, "config", "list", "--show-origin").stdout
+    js("dataset", "create", "other")
+    assert {d["name"] for d in js("dataset", "list")["datasets"]} >= {"street", "other"}  # type: ignore[index]
+    js("dataset", "show", "street")
+    js("publish", "street")
+    js("version", "create", "exp", "--from", "street@Current")
+    js("version", "list", "street")
+    js("version", "rename", "street@exp", "exp2")
+    js("version", "show", "street@exp2")
+    js("fork", "street@exp2", "side")
+    js("merge", "street@exp2", "--into", "street@side")
+    assert js("log", "street@side")["entries"]
+    frame = js("ls", "street@exp2")["frames"][0]  # type: ignore[index]
+    js("show", "-V", "street@exp2", frame["id"])  # type: ignore[index]
+    js("download", "street@exp2", "-o", str(tmp_path / "dl"))
+    assert len(list((tmp_path / "dl").rglob("*.png"))) == 3
+    js("sync", "-V", "street@exp2", str(tmp_path / "mirror"))
+    assert len(list((tmp_path / "mirror").rglob("*.png"))) == 3
+    js("gc", "--dry-run")
+    js("doctor")
+    _vstore(work, env, "version", "rm", "street@side", "--force")
+    _vstore(work, env, "dataset", "rm", "other", "--force")
+    names = {d["name"] for d in js("dataset", "list")["datasets"]}  # type: ignore[index]
+    assert "other" not in names
+    assert "complete" in _vstore(work, env, "completion", "bash").stdout.lower()
