@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean reliability
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info demo.vstore* node_modules
+
+# The reliability tests at nightly size (ten times the CI counts).
+reliability: lint node_modules/.bin/azurite-blob
+	VSTORE_RELIABILITY_SCALE=10 $(BIN)/python -m pytest tests/reliability

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
-from vstore.errors import InvalidArgumentError, UsageError
+from vstore.errors import InvalidArgumentError, ReadOnlyError, UsageError
 from vstore.model.identity import normalize_uri
 
 if TYPE_CHECKING:
@@ -215,6 +215,7 @@ def upload_sources(
     Raises:
         UsageError: clashing or missing options (see :func:`check_upload_options`).
         InvalidArgumentError: ``retries`` is not an int >= 0.
+        ReadOnlyError: the version is published (nothing is uploaded).
         BackendError: the store's content-hash index cannot be read or written.
     """
     check_upload_options(destination, local_root, mapping)
@@ -222,6 +223,9 @@ def upload_sources(
         raise InvalidArgumentError(f"upload_retries must be an int >= 0, got {retries!r}")
     if destination is None and mapping is None:
         return list(items), []
+    if not version.draft:  # before any copy: the write that follows would be refused
+        raise ReadOnlyError(f"version {version.version_name!r} is published and cannot change; "
+                            "nothing was uploaded")
     plan = _plan(version, destination, local_root, mapping)
     files: dict[tuple[str, str], _File] = {}
     found: list[tuple[dict[str, _File], list[str]]] = []

@@ -104,10 +104,10 @@ def _record(record: object) -> None:
     if len(set(ids)) != len(ids):
         raise InvalidArgumentError(f"record.sources has duplicate ids {ids}")
     if "meta" in rec:
-        check_meta(rec["meta"], "meta")
+        meta = check_meta(rec["meta"], "meta")  # {} for None
         if len(ids) > 1:
             for sid in ids:
-                if sid in rec["meta"] and type(rec["meta"][sid]) is not dict:
+                if sid in meta and type(meta[sid]) is not dict:
                     raise InvalidArgumentError(f"meta.{sid} (member metadata) must be a map")
     if "context_id" in rec:
         check_str(rec["context_id"], "context_id")
@@ -141,7 +141,7 @@ def _roi(value: object, what: str, source_ids: set[str]) -> None:
     for label in _list(roi["label"], f"{what}.label"):
         check_str(label, f"{what}.label")
     for sid in _list(roi.get("sources", []), f"{what}.sources"):
-        if sid not in source_ids:
+        if type(sid) is not str or sid not in source_ids:
             raise InvalidArgumentError(f"{what}.sources names {sid!r}, which is not a source")
     if "confidence" in roi:
         check_confidence(roi["confidence"], f"{what}.confidence")

@@ -67,8 +67,8 @@ class Dataset:
         registry = self._store.registry
         if any(s.name == version for s in registry.versions(self.id)):
             raise AlreadyExistsError(f"dataset {self.name!r} already has a version {version!r}")
-        state = registry.create_version(self.id, version, None, comment=description,
-                                        **{frames.DOC_KEY: {"type": kind.value}})
+        doc: dict[str, Any] = {frames.DOC_KEY: {"type": kind.value}}
+        state = registry.create_version(self.id, version, None, comment=description, **doc)
         return self._wrap(state)
 
     def get_version(self, version: str) -> DatasetVersion:

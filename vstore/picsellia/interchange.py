@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from vstore.engine.codec import encode
 from vstore.errors import InvalidArgumentError, InvalidQueryError, NotFoundError, WrongTypeError
 from vstore.formats.model import AnnotationSet, ImageAnnotations, Rle, Shape
 from vstore.model.validation import check_meta
@@ -270,7 +271,7 @@ def apply_annotation_set(
         NotFoundError: an image matches no asset (with ``fail_on_asset_not_found``), or a
             label does not exist (without ``force_create_label``). Nothing is written.
         InvalidQueryError: an image matches several assets.
-        InvalidArgumentError: a shape does not hold.
+        InvalidArgumentError: a shape or a label field does not hold.
     """
     from vstore.picsellia.version_meta import ensure_labels, known_labels
 
@@ -290,6 +291,7 @@ def apply_annotation_set(
                             "or import with force_create_label=True")
     fields = {n: dict(f) for n, f in (label_fields or {}).items()
               if n in known or n in missing}
+    encode(fields)  # they are written after the shapes: one the version cannot hold fails now
     campaign = (frames.read_doc(version).get("campaign") or {}).get("id")
     geometries = {aid: [_geometry(s, e, aset.normalized) for s in im.shapes]
                   for aid, (e, im) in plan.items()}

@@ -218,8 +218,9 @@ def fork(version: DatasetVersion, name: str, description: str | None, assets: ob
     if selected is not None or not (with_tags and with_annotations):
         ops, dropped, rewritten = _trim(version, state, selected, with_tags, with_annotations)
     # One commit creates the fork with its final frames: a crash leaves no half-made fork.
+    change = _committed(version._ops_change(ops)) if ops else None
     child_state = registry.create_version(
-        version.dataset_id, name, state, _committed(version._ops_change(ops)) if ops else None,
+        version.dataset_id, name, state, change=change,
         comment=description if description is not None else f"Fork from {state.name}",
         **{frames.DOC_KEY: doc},
     )

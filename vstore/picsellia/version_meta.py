@@ -136,7 +136,7 @@ def delete_version(version: DatasetVersion) -> None:
 
 def _edit_tags(version: DatasetVersion, tags: Any, add: bool) -> None:
     names = tag_names(tags, TagTarget.DATASET_VERSION)
-    if add:
+    if add and version.draft:  # a published version refuses below: register nothing
         ensure_tags(version.store, names, TagTarget.DATASET_VERSION)
 
     def change(state: VersionState) -> dict[str, Any] | None:

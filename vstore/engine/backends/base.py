@@ -44,12 +44,25 @@ def check_key(key: str) -> str:
 
 _TYPED = (
     "get_objects", "get_objects_uncached", "get_object", "put_objects", "has_objects",
-    "delete_objects",
+    "delete_objects", "iter_objects",
     "read_key", "create_key", "write_key", "list_keys", "delete_key",
 )
 
 
 def _typed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    if name == "iter_objects":
+        # An iterator fails while it is consumed, after the call has returned.
+        @functools.wraps(fn)
+        def listing(self: Backend, *args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(self, *args, **kwargs)
+            except VStoreError:
+                raise
+            except OSError as exc:
+                raise BackendError(f"{self.url}: {name} failed: {exc}") from exc
+
+        return listing
+
     @functools.wraps(fn)
     def call(self: Backend, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -274,11 +274,20 @@ class FsspecBackend(Backend):
     def iter_objects(self) -> Iterator[tuple[bytes, float]]:
         base = f"{self.root}/objects"
         if self._local:
+            # A concurrent gc may delete a file (or empty a folder) between the listing
+            # and the stat: what is gone is simply not listed.
             for d in sorted(os.listdir(base)):
-                for name in sorted(os.listdir(os.path.join(base, d))):
+                try:
+                    names = sorted(os.listdir(os.path.join(base, d)))
+                except FileNotFoundError:
+                    continue
+                for name in names:
                     if name.startswith(".tmp-"):
                         continue
-                    st = os.stat(os.path.join(base, d, name))
+                    try:
+                        st = os.stat(os.path.join(base, d, name))
+                    except FileNotFoundError:
+                        continue
                     yield bytes.fromhex(d + name), st.st_mtime
             return
         times = dict(self.packs.objects()) if self.packs is not None else {}
