@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint bench install clean reliability
+.PHONY: demo test lint bench install clean reliability nightly
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ node_modules/.bin/azurite-blob: package.json package-lock.json
 	touch $@
 
 test: lint node_modules/.bin/azurite-blob
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m 'not nightly'
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
@@ -42,3 +42,7 @@ clean:
 # The reliability tests at nightly size (ten times the CI counts).
 reliability: lint node_modules/.bin/azurite-blob
 	VSTORE_RELIABILITY_SCALE=10 $(BIN)/python -m pytest tests/reliability
+
+# Everything, at nightly size: the large cloud variants and ten times the reliability counts.
+nightly: lint node_modules/.bin/azurite-blob
+	VSTORE_RELIABILITY_SCALE=10 $(BIN)/python -m pytest

@@ -48,7 +48,7 @@ def run_workers(cmd: str, url: str, ref: str, nproc: int, n: int) -> list[Any]:
 
 @pytest.mark.parametrize("nproc,per", [
     pytest.param(8, 6, id="8x6"),
-    pytest.param(8, 50, id="8x50", marks=pytest.mark.slow),
+    pytest.param(8, 50, id="8x50", marks=pytest.mark.nightly),
 ])
 def test_concurrent_appends_lose_and_double_nothing(env_cloud: Cloud, nproc: int, per: int) -> None:
     url = env_cloud.url()
@@ -77,7 +77,7 @@ def test_concurrent_appends_lose_and_double_nothing(env_cloud: Cloud, nproc: int
 
 @pytest.mark.parametrize("nproc,per", [
     pytest.param(4, 5, id="4x5"),
-    pytest.param(4, 25, id="4x25", marks=pytest.mark.slow),
+    pytest.param(4, 25, id="4x25", marks=pytest.mark.nightly),
 ])
 def test_concurrent_flushes_lose_no_update(env_cloud: Cloud, nproc: int, per: int) -> None:
     nbase = 500
@@ -108,7 +108,7 @@ def test_concurrent_flushes_lose_no_update(env_cloud: Cloud, nproc: int, per: in
 
 
 @pytest.mark.parametrize("kills", [pytest.param(3, id="3"),
-                                   pytest.param(25, id="25", marks=pytest.mark.slow)])
+                                   pytest.param(25, id="25", marks=pytest.mark.nightly)])
 def test_a_writer_killed_during_flushes_leaves_a_store_that_verifies(
     s3_cloud: Cloud, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kills: int
 ) -> None:
