@@ -12,6 +12,7 @@ import pytest
 from vstore.engine import open_backend
 from vstore.engine.backends.base import Backend
 from vstore.engine.backends.fsspec import FsspecBackend
+from vstore.engine.codec import ObjectKind
 from vstore.errors import BackendError, UnsafeBackendError
 from vstore.testing.contract import BackendContract
 
@@ -213,3 +214,26 @@ def test_urls_lose_their_credentials_in_messages_and_reprs() -> None:
                           "connection_string": "AccountName=acct1234;AccountKey=c2VjcmV0a2V5"})
     for s in ("AKIAEXAMPLE", "wJalrXUtnFEMI", "FwoGZXIvYXdzEJr", "c2VjcmV0a2V5"):
         assert s in secrets
+
+
+def test_gc_deletes_temporary_files_of_killed_writers(tmp_path: Path) -> None:
+    """A writer killed mid-write leaves a ``.tmp-*`` file; gc removes it once it is old."""
+    import time as _time
+
+    from vstore.engine import open_repository
+
+    repo = open_repository(f"file://{tmp_path / 's'}")
+    oid = repo.objects.put(ObjectKind.BLOB, b"kept")
+    repo.refs.append("heads/x", oid, expect=0)
+    obj_dir = next(p for p in (tmp_path / "s" / "objects").iterdir() if p.is_dir())
+    old = obj_dir / ".tmp-0123"
+    old.write_bytes(b"half")
+    stale = _time.time() - 3 * 86400
+    os.utime(old, (stale, stale))
+    young = tmp_path / "s" / "keys" / ".tmp-4567"
+    young.write_bytes(b"half")
+    assert repo.gc(dry_run=True).temporary_files == 0 and old.exists()
+    report = repo.gc()
+    assert report.temporary_files == 1 and not old.exists() and young.exists()
+    assert repo.objects.get(oid, ObjectKind.BLOB) == b"kept" and repo.verify().ok
+    repo.close()

@@ -64,6 +64,7 @@ class GcReport:
         deleted: objects deleted (0 on a dry run).
         candidates: hex ids that are (or would be) deleted.
         dry_run: whether anything was deleted.
+        temporary_files: temporary files of killed writers deleted (older than the grace).
     """
 
     reachable: int = 0
@@ -72,6 +73,7 @@ class GcReport:
     deleted: int = 0
     candidates: list[str] = field(default_factory=list)
     dry_run: bool = False
+    temporary_files: int = 0
 
 
 def open_backend(
@@ -373,6 +375,8 @@ class Repository:
             again = self._mark(log_retention)
             candidates = [o for o in candidates if o not in again]
             report.deleted = self.backend.delete_objects(candidates, older_than=cutoff)
+        if not dry_run:
+            report.temporary_files = self.backend.sweep_temporary(cutoff)
         report.reachable = len(marked)
         report.candidates = [hexid(o) for o in candidates]
         return report

@@ -44,7 +44,7 @@ def check_key(key: str) -> str:
 
 _TYPED = (
     "get_objects", "get_objects_uncached", "get_object", "put_objects", "has_objects",
-    "delete_objects", "iter_objects",
+    "delete_objects", "sweep_temporary", "iter_objects",
     "read_key", "create_key", "write_key", "list_keys", "delete_key",
 )
 
@@ -110,6 +110,11 @@ class Backend(ABC):
         """Like :meth:`get_objects`, but from the store itself, never from a local cache
         (what ``verify`` reads, so an object lost from the store is reported)."""
         return self.get_objects(ids)
+
+    def sweep_temporary(self, older_than: float) -> int:
+        """Delete temporary files that writers killed mid-write left behind, if the backend
+        makes any, last modified before ``older_than``; return how many."""
+        return 0
 
     def get_object(self, object_id: bytes) -> bytes | None:
         """Return one object's stored bytes, or ``None`` if it is absent."""

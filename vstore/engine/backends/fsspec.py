@@ -295,6 +295,24 @@ class FsspecBackend(Backend):
             times[oid] = max(t, times.get(oid, t))
         yield from sorted(times.items())
 
+    def sweep_temporary(self, older_than: float) -> int:
+        if not self._local:
+            return 0  # remote writes are single requests: they leave no temporary files
+        n = 0
+        for top in ("objects", "keys"):
+            for d, _dirs, names in os.walk(f"{self.root}/{top}"):
+                for name in names:
+                    if not name.startswith(".tmp-"):
+                        continue
+                    path = os.path.join(d, name)
+                    try:
+                        if os.stat(path).st_mtime < older_than:
+                            os.unlink(path)
+                            n += 1
+                    except FileNotFoundError:
+                        continue
+        return n
+
     def _loose_objects(self, base: str) -> Iterator[tuple[bytes, float]]:
         found = self.t.find("listing objects", base, detail=True)
         for path, info in found.items():
