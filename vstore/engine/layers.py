@@ -289,21 +289,11 @@ class Layers:
         if not st.runs:
             return self.tree.items(st.base, start, end, resolve=resolve)
         newer = self._merged([r.root for r in st.runs], start, end)
-        live = _overlay(self._pairs(st.base, start, end), newer)
+        live = _overlay(self.tree.items(st.base, start, end, resolve=False), newer)
         if not resolve:
             return live
         res = self.tree._resolve
         return ((k, v if type(v) is bytes else res(v)) for k, v in live)
-
-    def _pairs(
-        self, root: bytes, start: bytes | None = None, end: bytes | None = None
-    ) -> Iterator[tuple[bytes, Any]]:
-        """``(key, stored value)`` of one tree, in key order."""
-        if start is not None or end is not None:
-            return self.tree.items(root, start, end, resolve=False)
-        return itertools.chain.from_iterable(
-            zip(leaf.keys, leaf.vals, strict=True) for leaf in self.tree.leaves(root)
-        )
 
     def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield the entries whose key starts with ``prefix``."""
@@ -314,7 +304,7 @@ class Layers:
     ) -> Iterator[tuple[bytes, Any]]:
         """Entries of layered trees (oldest first), newest value per key, tombstones kept."""
         if len(roots) == 1:
-            yield from self._pairs(roots[0], start, end)
+            yield from self.tree.items(roots[0], start, end, resolve=False)
             return
         streams = [self._stream(r, -i, start, end) for i, r in enumerate(roots)]
         prev = None
@@ -556,7 +546,7 @@ class Layers:
 
         def live() -> Iterator[tuple[bytes, Any]]:
             nonlocal kept
-            for kv in _overlay(self._pairs(st.base), newer()):
+            for kv in _overlay(self.tree.items(st.base, resolve=False), newer()):
                 kept += 1
                 if scanned is not None:
                     scanned.append(fingerprint(kv[0]))
