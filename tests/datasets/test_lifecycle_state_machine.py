@@ -557,6 +557,8 @@ class LayeredLifecycleMachine(LifecycleMachine):
         super().__init__()
         self.store.repo.layers.apply_max = 0
         self.store.repo.layers.fanout = 2
+        self.store.repo.layers.fold_ratio = 1
+        self.store.repo.layers.run_leaf = 2
 
 
 TestLayeredLifecycle = LayeredLifecycleMachine.TestCase

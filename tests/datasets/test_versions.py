@@ -94,6 +94,29 @@ def test_delete_by_object_or_id(store: vstore.Store) -> None:
         v.delete_frames("f1")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("apply_max", [256, 0])  # plain trees; every write a run
+def test_commit_counts_what_changed_across_several_writes(
+    store: vstore.Store, apply_max: int
+) -> None:
+    store.repo.layers.apply_max = apply_max
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    v.add_frames([boxed(i) for i in range(10)], refresh_version_stats=False)
+    assert v.commit_version()["saved_and_updated"] == 10
+    quiet = {"refresh_version_stats": False}
+    v.add_frames([boxed(i, "bus") for i in range(3)], **quiet)      # modify 0-2
+    v.add_frames([boxed(i) for i in range(10, 14)], **quiet)        # add 10-13
+    v.delete_frames([boxed(4), boxed(5), boxed(11)], **quiet)       # 11 never committed
+    v.add_frames([boxed(1), boxed(5, "truck")], **quiet)            # 1 back as committed
+    v.add_frames([boxed(2, "car", note="x")], **quiet)              # 2 modified twice
+    report = v.commit_version()
+    # Added 10, 12, 13; modified 0, 2, 5; deleted 4; frame 1 is as committed.
+    assert (report["saved_and_updated"], report["deleted"]) == (6, 1)
+    assert report["total"] == 12
+    same = DatasetVersion.get_version(dataset_name="cars", version_id=v.version_id, store=store)
+    assert len(v.diff(same)) == 0
+    assert v.commit_version()["saved_and_updated"] == 0
+
+
 def test_stats_are_refreshed_on_commit(store: vstore.Store) -> None:
     v = DatasetVersion.create_new_dataset("cars", store=store)
     v.add_frames([boxed(i, "car") for i in range(6)] + [SingleFrame(source="s3://b/plain.jpg")],

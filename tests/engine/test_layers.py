@@ -1,8 +1,9 @@
 """Layered trees (a base plus runs) against a plain dict model (Hypothesis).
 
-Tiny chunking targets, ``apply_max=2`` and ``fanout=2`` make every write a
-run, merge generations often and fold whenever the runs outgrow the base, so a
-few dozen records exercise every path of the stack.
+Tiny chunking targets, ``apply_max=2``, ``fanout=2``, runs of two-entry leaves
+and small fold ratios make every write a run, merge generations often and fold
+whenever the runs outgrow the base, so a few dozen records exercise every path
+of the stack.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from vstore.engine import CONFLICT, EMPTY_ROOT, ObjectStore, ProllyTree, TreeParams, open_backend
 from vstore.engine.codec import ObjectKind
-from vstore.engine.layers import Layers, Stack
+from vstore.engine.layers import KeyFilter, Layers, Stack
 from vstore.engine.repository import open_repository
 from vstore.errors import CorruptObjectError, MergeConflictError
 
@@ -27,9 +28,12 @@ vals = st.binary(min_size=0, max_size=30) | st.binary(min_size=300, max_size=400
 batch = st.dictionaries(keys, st.none() | vals, max_size=30)
 
 
-def _layers(apply_max: int = 2, fanout: int = 2) -> Layers:
+def _layers(apply_max: int = 2, fanout: int = 2, fold_ratio: int = 1) -> Layers:
     store = ObjectStore(open_backend(f"memory://layers-{uuid.uuid4().hex}"))
-    return Layers(ProllyTree(store, SMALL, spill_bytes=256), apply_max=apply_max, fanout=fanout)
+    return Layers(
+        ProllyTree(store, SMALL, spill_bytes=256),
+        apply_max=apply_max, fanout=fanout, fold_ratio=fold_ratio, run_leaf=2,
+    )
 
 
 def _apply(model: dict[bytes, bytes], edits: dict[bytes, bytes | None]) -> None:
@@ -40,11 +44,11 @@ def _apply(model: dict[bytes, bytes], edits: dict[bytes, bytes | None]) -> None:
             model[k] = v
 
 
-@given(st.lists(batch, max_size=10), st.integers(0, 3), st.integers(2, 4))
+@given(st.lists(batch, max_size=10), st.integers(0, 3), st.integers(2, 4), st.integers(1, 4))
 def test_any_sequence_of_writes_reads_like_the_dict_model(
-    batches: list[dict[bytes, bytes | None]], apply_max: int, fanout: int
+    batches: list[dict[bytes, bytes | None]], apply_max: int, fanout: int, fold_ratio: int
 ) -> None:
-    lay = _layers(apply_max, fanout)
+    lay = _layers(apply_max, fanout, fold_ratio)
     model: dict[bytes, bytes] = {}
     root = EMPTY_ROOT
     for edits in batches:
@@ -161,6 +165,66 @@ def test_large_writes_become_runs_that_merge_and_fold() -> None:
     assert not st.runs and st.count == 240  # runs outgrew the base: folded
     assert lay.compact(root) == st.base
     assert dict(lay.tree.items(st.base)) == dict(lay.items(root))
+
+
+def test_runs_wait_for_the_fold_ratio_before_folding() -> None:
+    lay = _layers(apply_max=8, fanout=16, fold_ratio=4)
+    root = lay.write(EMPTY_ROOT, {b"k%04d" % i: b"v" for i in range(20)})
+    assert not lay.stack(root).runs  # a first write folds into the base
+    for n in range(7):
+        root = lay.write(root, {b"n%d-%03d" % (n, i): b"w" for i in range(10)})
+        assert [r.entries for r in lay.stack(root).runs] == [10] * (n + 1)  # 70 < 4 x 20
+    root = lay.write(root, {b"n7-%03d" % i: b"w" for i in range(10)})
+    st = lay.stack(root)
+    assert not st.runs and st.count == 100  # 80 >= 4 x 20: folded
+    assert dict(lay.items(root)) == dict(lay.tree.items(st.base))
+
+
+@given(
+    st.dictionaries(keys, vals, max_size=200), st.integers(1, 6), st.integers(2, 5),
+)
+def test_block_built_trees_read_like_the_dict_model(
+    model: dict[bytes, bytes], leaf: int, fanin: int
+) -> None:
+    tree = _layers().tree
+    b = tree.store.batch()
+    items = sorted((k, tree.store_value(v, b)) for k, v in model.items())
+    root = tree.build_blocks(items, b, leaf, fanin)
+    b.flush()
+    assert dict(tree.items(root)) == model
+    assert tree.count(root) == len(model)
+    some = list(model)[:20]
+    assert tree.get_many(root, [*some, b"\xff-absent"]) == {k: model[k] for k in some}
+    if model:
+        lo = sorted(model)[len(model) // 2]
+        assert dict(tree.items(root, lo)) == {k: v for k, v in model.items() if k >= lo}
+
+
+def test_block_built_leaves_stay_under_the_byte_cap() -> None:
+    tree = _layers().tree
+    b = tree.store.batch()
+    items = [(b"k%03d" % i, b"x" * 250) for i in range(64)]  # 64 x 250 B, cap 2,048 B
+    root = tree.build_blocks(items, b, 32)
+    b.flush()
+    leaves = list(tree.leaves(root))
+    assert sum(len(leaf.keys) for leaf in leaves) == 64
+    assert all(sum(len(v) for v in leaf.vals) < SMALL.max_bytes for leaf in leaves)
+
+
+@given(
+    st.sets(st.integers(0, 2**64 - 1), max_size=400),
+    st.sets(st.integers(0, 2**64 - 1), max_size=40),
+    st.integers(0, 400),
+)
+def test_key_filter_answers_small_probes_and_batches_alike(
+    present: set[int], others: set[int], take: int
+) -> None:
+    f = KeyFilter.from_fingerprints(present)
+    probe = set(sorted(present)[:take]) | others
+    small = f.common(set(list(probe)[:3]))  # bisects the array
+    assert small == set(list(probe)[:3]) & present
+    assert f.common(probe) == probe & present  # a batch: the set path
+    assert all((fp in f) == (fp in present) for fp in probe)
 
 
 def test_small_writes_keep_a_plain_tree_history_independent() -> None:

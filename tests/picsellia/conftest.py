@@ -1,4 +1,5 @@
-"""Fixtures of the Picsellia surface: a store on LMDB, image files, a version with assets."""
+"""Fixtures of the Picsellia surface: a store on LMDB, image files, a version with assets, and
+a cache of the test's own for persisted indexes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def png(path: Path, width: int = 64, height: int = 48, seed: int = 0) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
     return path
+
+
+@pytest.fixture(autouse=True)
+def index_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Persisted asset indexes of a test go to a cache of its own, never the user's."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("VSTORE_CACHE_DIR", str(folder))
+    monkeypatch.delenv("VSTORE_CACHE_SIZE", raising=False)
+    return folder
 
 
 @pytest.fixture

@@ -27,10 +27,15 @@ Contribution = tuple[tuple[str, ...], bool, tuple[str, ...]]
 
 def contribution(record: dict[str, Any]) -> Contribution:
     """The stats contribution of a frame record (a tuple of atomic values)."""
-    rois = record.get("rois") or ()
-    labels = tuple(label for roi in rois for label in roi.get("label") or ())
-    types = tuple(src.get("content_type") or UNKNOWN_TYPE for src in record.get("sources") or ())
-    return labels, bool(rois), types
+    rois = record.get("rois")
+    labels: list[str] = []
+    if rois:
+        for roi in rois:
+            names = roi.get("label")
+            if names:
+                labels += names
+    types = [src.get("content_type") or UNKNOWN_TYPE for src in record.get("sources") or ()]
+    return tuple(labels), bool(rois), tuple(types)
 
 
 def _add(stats: dict[str, Any], record: dict[str, Any] | Contribution, sign: int) -> None:

@@ -36,6 +36,7 @@ from vstore.datasets.registry import (
 from vstore.datasets.stats import apply_changes, stats_lists
 from vstore.datasets.store import Store
 from vstore.engine import WriteBatch
+from vstore.engine.layers import Layers
 from vstore.errors import (
     InvalidArgumentError,
     NotFoundError,
@@ -59,6 +60,51 @@ __all__ = ["DatasetVersion"]
 
 Frame = SingleFrame | FrameGroup
 
+
+
+def _change_kind(committed: bytes | None, now: bytes | None) -> int:
+    """0 added, 1 modified, 2 deleted, -1 unchanged: a key's state now against the commit."""
+    if committed == now:
+        return -1
+    if committed is None:
+        return 0
+    return 2 if now is None else 1
+
+
+def _since_commit(
+    layers: Layers,
+    state: VersionState,
+    root: bytes,
+    changes: list[tuple[bytes, bytes | None, bytes | None]],
+) -> list[Any] | None:
+    """The counts the next commit reports, carried forward through one more write.
+
+    ``[committed_tree, tree, added, modified, deleted]``; the first write after a
+    commit counts its own changes; a later one moves each key it changed from the
+    kind it had (old value against the committed one) to its new kind, which needs
+    the committed values of those keys only. None if the counts were not kept (a
+    write by another path): the commit then diffs.
+    """
+    counts = [0, 0, 0]
+    if state.tree == state.committed_tree:
+        for _key, old, new in changes:
+            kind = _change_kind(old, new)
+            if kind >= 0:
+                counts[kind] += 1
+        return [state.tree, root, *counts]
+    known = state.meta.get("since_commit")
+    if not known or known[0] != state.committed_tree or known[1] != state.tree:
+        return None
+    counts = list(known[2:5])
+    committed = layers.get_many(state.committed_tree, [k for k, _o, _n in changes])
+    for key, old, new in changes:
+        c = committed.get(key)
+        before, after = _change_kind(c, old), _change_kind(c, new)
+        if before >= 0:
+            counts[before] -= 1
+        if after >= 0:
+            counts[after] += 1
+    return [state.committed_tree, root, *counts]
 
 class DatasetVersion(Catalog, PicselliaVersion):
     """One version of a dataset (the Hyper-Datasets ``DatasetVersion``).
@@ -256,14 +302,9 @@ class DatasetVersion(Catalog, PicselliaVersion):
             if root == state.tree:
                 return None
             updates: dict[str, Any] = {"status": DRAFT} if state.status == COMMITTED else {}
-            if state.tree == state.committed_tree:
-                # The first write since the commit: its changes are exactly what the next
-                # commit reports, so that commit needs no diff.
-                added = sum(1 for _k, old, _n in changes if old is None)
-                deleted = sum(1 for _k, _o, new in changes if new is None)
-                updates["since_commit"] = [
-                    state.tree, root, added, len(changes) - added - deleted, deleted
-                ]
+            since = _since_commit(layers, state, root, changes)
+            if since is not None:
+                updates["since_commit"] = since
             if state.meta.get("stats_tree") == state.tree:
                 # Keep the live stats current from what this write changed: no re-read.
                 pairs = (
@@ -478,6 +519,23 @@ class DatasetVersion(Catalog, PicselliaVersion):
             failed, errors}``.
         """
         counts = {"added": 0, "modified": 0, "deleted": 0}
+        state = self._write(self._commit_change(counts), message or "commit")
+        return {
+            "version": state.version_id,
+            "dataset": state.dataset_id,
+            "parent": state.parent,
+            "total": self._store.repo.layers.count(state.tree),
+            "saved_and_updated": counts["added"] + counts["modified"],
+            "merged": 0,
+            "deleted": counts["deleted"],
+            "failed": 0,
+            "errors": [],
+        }
+
+    def _commit_change(
+        self, counts: dict[str, int]
+    ) -> Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]]]:
+        """The version change that commits the draft (``counts`` gets what changed)."""
 
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]]:
             repo = self._store.repo
@@ -506,18 +564,7 @@ class DatasetVersion(Catalog, PicselliaVersion):
                 "committed_tree": state.tree,
             }
 
-        state = self._write(change, message or "commit")
-        return {
-            "version": state.version_id,
-            "dataset": state.dataset_id,
-            "parent": state.parent,
-            "total": self._store.repo.layers.count(state.tree),
-            "saved_and_updated": counts["added"] + counts["modified"],
-            "merged": 0,
-            "deleted": counts["deleted"],
-            "failed": 0,
-            "errors": [],
-        }
+        return change
 
     def _publish(self, updates: dict[str, Any]) -> None:
         state = self._refresh()

@@ -6,13 +6,14 @@ batches costs O(N^2 / batch). A *stack* keeps those writes apart instead, the
 way an LSM tree does:
 
 - the **base** is an ordinary prolly tree;
-- each write becomes a **run**: a small prolly tree of just the written
-  entries, deletes kept as tombstones, built in O(batch);
+- each write becomes a **run**: a small tree of just the written entries,
+  deletes kept as tombstones, built in O(batch) with fixed-size nodes
+  (:meth:`ProllyTree.build_blocks`: runs are never compared node by node);
 - runs of one generation are merged ``FANOUT`` at a time into one run of the
   next generation, so a record is rewritten O(log(N / batch)) times;
-- when the runs hold as many entries as the base, everything is **folded** into
-  a new base (one streaming build), so the base doubles at most once per fold
-  and total build work stays O(N).
+- when the runs hold ``FOLD_RATIO`` times as many entries as the base,
+  everything is **folded** into a new canonical base (one streaming build), so
+  the base grows (1 + FOLD_RATIO)-fold per fold and total build work stays O(N).
 
 Each run and each folded base has a **key filter**: the sorted 64-bit
 fingerprints of its keys. A read asks only the runs whose filter may hold the
@@ -33,16 +34,15 @@ empty, and its cost follows the layers the two sides do not share.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import itertools
+import math
 import sys
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vstore.engine.chunker import TreeParams
 from vstore.engine.codec import ObjectKind, decode, encode, hexid
 from vstore.engine.diff import Collision, MergeResult, diff, merge, merge_edits
 from vstore.engine.node import EMPTY_ROOT, Spill
@@ -59,15 +59,18 @@ TOMBSTONE_CODE = 2
 #: The stored value of a deleted key inside a run.
 TOMBSTONE = Spill(TOMBSTONE_CODE, b"")
 #: Runs of one generation merged together into one run of the next.
-FANOUT = 4
+FANOUT = 16
+#: The runs are folded into the base once they hold this many times its entries.
+FOLD_RATIO = 4
+#: Entries per leaf of a run (runs are cut at fixed counts, see ``build_blocks``).
+RUN_LEAF_ENTRIES = 32
 #: A plain tree takes writes of up to this many entries in place (no stack).
 APPLY_MAX = 256
 #: A base gets a key filter once the runs above it hold 1/FILTER_RATIO of its size.
 FILTER_RATIO = 16
 _LOOKUP_CHUNK = 2048
+_MERGE_CHUNK = 256
 _FORMAT = 1
-#: Chunking of runs: bigger leaves, as runs are rewritten whole and never diffed by node.
-RUN_PARAMS = TreeParams(leaf_target=64, internal_target=64, max_bytes=256 * 1024)
 
 
 
@@ -76,13 +79,20 @@ def fingerprint(key: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
 
 
+def fingerprints(keys: Iterable[bytes]) -> list[int]:
+    """:func:`fingerprint` of each key (one loop, no call per key)."""
+    b2, to_int = hashlib.blake2b, int.from_bytes
+    return [to_int(b2(k, digest_size=8).digest(), "little") for k in keys]
+
+
 class KeyFilter:
     """A sorted array of key fingerprints: "maybe present" or "surely absent"."""
 
-    __slots__ = ("fps",)
+    __slots__ = ("_members", "fps")
 
     def __init__(self, fps: array[int]) -> None:
         self.fps = fps
+        self._members: frozenset[int] | None = None
 
     @classmethod
     def from_fingerprints(cls, fps: Iterable[int]) -> KeyFilter:
@@ -111,6 +121,26 @@ class KeyFilter:
 
     def __len__(self) -> int:
         return len(self.fps)
+
+    def common(self, fps: set[int]) -> set[int]:
+        """The fingerprints of ``fps`` that may be present.
+
+        A few probes bisect the sorted array; a batch builds (once) a set of the
+        filter's fingerprints and intersects with it in C.
+        """
+        members = self._members
+        if members is None:
+            arr = self.fps
+            if len(fps) * 32 < len(arr):
+                n = len(arr)
+                found = set()
+                for fp in fps:
+                    i = bisect_left(arr, fp)
+                    if i < n and arr[i] == fp:
+                        found.add(fp)
+                return found
+            members = self._members = frozenset(arr)
+        return fps & members
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +184,9 @@ class Layers:
         cache_bytes: memory for decoded key filters.
         apply_max: writes of up to this many entries edit a plain tree in place.
         fanout: runs of one generation merged together.
+        fold_ratio: the runs are folded into the base once they hold this many times
+            the base's entries.
+        run_leaf: entries per leaf of a run.
     """
 
     def __init__(
@@ -163,11 +196,15 @@ class Layers:
         *,
         apply_max: int = APPLY_MAX,
         fanout: int = FANOUT,
+        fold_ratio: int = FOLD_RATIO,
+        run_leaf: int = RUN_LEAF_ENTRIES,
     ) -> None:
         self.tree = tree
         self.store = tree.store
         self.apply_max = apply_max
         self.fanout = fanout
+        self.fold_ratio = fold_ratio
+        self.run_leaf = run_leaf
         self._stacks = LRU(4096)
         self._filters = LRU(cache_bytes)
 
@@ -199,13 +236,13 @@ class Layers:
         f: KeyFilter | None = self._filters.get(oid)
         if f is None:
             f = KeyFilter.from_body(oid, self.store.get(oid, ObjectKind.BLOB))
-            self._filters.put(oid, f, 8 * len(f) + 100)
+            self._filters.put(oid, f, _filter_weight(f))
         return f
 
     def _put_filter(self, fps: Iterable[int], batch: WriteBatch) -> bytes:
         f = KeyFilter.from_fingerprints(fps)
         oid = batch.add(ObjectKind.BLOB, f.body())
-        self._filters.put(oid, f, 8 * len(f) + 100)
+        self._filters.put(oid, f, _filter_weight(f))
         return oid
 
     def _put_stack(self, st: Stack, batch: WriteBatch) -> bytes:
@@ -250,25 +287,39 @@ class Layers:
         """The values of the keys that exist."""
         return self._lookup(self.stack(root), keys, resolve=True)
 
-    def _lookup(self, st: Stack, keys: Iterable[bytes], *, resolve: bool) -> dict[bytes, Any]:
+    def _lookup(
+        self,
+        st: Stack,
+        keys: Iterable[bytes],
+        *,
+        resolve: bool,
+        fps: dict[bytes, int] | None = None,
+    ) -> dict[bytes, Any]:
+        """Stored values of the ``keys`` present; ``fps`` are their fingerprints if known."""
         wanted = set(keys)
         if not st.runs and st.base_filter is None:
             return self.tree.get_many(st.base, wanted, resolve=resolve)
-        fps = {k: fingerprint(k) for k in wanted}
+        if fps is None:
+            fps = {k: fingerprint(k) for k in wanted}
+        asked = set(fps.values())
         out: dict[bytes, Any] = {}
         for run in reversed(st.runs):
             if not wanted:
                 break
-            f = self._filter(run.filter)
-            maybe = [k for k in wanted if fps[k] in f]
-            if maybe:
-                for k, v in self.tree.get_many(run.root, maybe, resolve=False).items():
+            hits = self._filter(run.filter).common(asked)
+            if not hits:
+                continue
+            maybe = [k for k in wanted if fps[k] in hits]
+            found = self.tree.get_many(run.root, maybe, resolve=False)
+            if found:
+                for k, v in found.items():
                     wanted.discard(k)
                     if not _is_tombstone(v):
                         out[k] = v
+                asked = {fps[k] for k in wanted}
         if wanted and st.base_filter is not None:
-            f = self._filter(st.base_filter)
-            wanted = {k for k in wanted if fps[k] in f}
+            hits = self._filter(st.base_filter).common(asked)
+            wanted = {k for k in wanted if fps[k] in hits} if hits else set()
         if wanted:
             out.update(self.tree.get_many(st.base, wanted, resolve=False))
         if resolve:
@@ -288,8 +339,7 @@ class Layers:
         st = self.stack(root)
         if not st.runs:
             return self.tree.items(st.base, start, end, resolve=resolve)
-        newer = self._merged([r.root for r in st.runs], start, end)
-        live = _overlay(self.tree.items(st.base, start, end, resolve=False), newer)
+        live = _live(self._tagged_merge([st.base, *(r.root for r in st.runs)], start, end))
         if not resolve:
             return live
         res = self.tree._resolve
@@ -306,23 +356,35 @@ class Layers:
         if len(roots) == 1:
             yield from self.tree.items(roots[0], start, end, resolve=False)
             return
-        streams = [self._stream(r, -i, start, end) for i, r in enumerate(roots)]
         prev = None
-        for k, _, v in heapq.merge(*streams):
+        for k, _, v in self._tagged_merge(roots, start, end):
             if k != prev:
                 prev = k
                 yield k, v
 
-    def _stream(
-        self, root: bytes, tag: int, start: bytes | None = None, end: bytes | None = None
+    def _tagged_merge(
+        self, roots: Sequence[bytes], start: bytes | None = None, end: bytes | None = None
     ) -> Iterator[tuple[bytes, int, Any]]:
-        """``(key, tag, stored value)`` of one tree, in key order."""
+        """``(key, tag, stored value)`` of trees (oldest first) in key order, newest first
+        among equal keys (the newer a tree, the lower its tag)."""
+        return _merge_chunks([self._chunks(r, -i, start, end) for i, r in enumerate(roots)])
+
+    def _chunks(
+        self, root: bytes, tag: int, start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[list[tuple[bytes, int, Any]]]:
+        """One tree's ``(key, tag, stored value)`` entries in key order, a few leaves a list."""
         if start is not None or end is not None:
-            return _tagged(self.tree.items(root, start, end, resolve=False), tag)
+            yield from _in_chunks(_tagged(self.tree.items(root, start, end, resolve=False), tag))
+            return
         t = itertools.repeat(tag)
-        return itertools.chain.from_iterable(
-            zip(leaf.keys, t, leaf.vals, strict=False) for leaf in self.tree.leaves(root)
-        )
+        buf: list[tuple[bytes, int, Any]] = []
+        for leaf in self.tree.leaves(root):
+            buf.extend(zip(leaf.keys, t, leaf.vals, strict=False))
+            if len(buf) >= _MERGE_CHUNK:
+                yield buf
+                buf = []
+        if buf:
+            yield buf
 
     # -- diff and merge -------------------------------------------------------------
 
@@ -343,7 +405,7 @@ class Layers:
         if not sa.runs and not sb.runs:
             yield from diff(self.tree, sa.base, sb.base, resolve=resolve)
             return
-        streams: list[Iterator[tuple[bytes, int, Any]]] = []
+        sources: list[Iterator[list[tuple[bytes, int, Any]]]] = []
         if sa.base == sb.base:
             p = 0
             while p < min(len(sa.runs), len(sb.runs)) and sa.runs[p] == sb.runs[p]:
@@ -352,15 +414,15 @@ class Layers:
         else:
             p = 0
             shared = Stack(sa.base, 0, (), sa.base_filter)
-            streams.append(
+            sources.append(_in_chunks(
                 (k, -1, (o, n))
                 for k, o, n in diff(self.tree, sa.base, sb.base, resolve=False)
-            )
+            ))
         a_runs, b_runs = sa.runs[p:], sb.runs[p:]
         for i, r in enumerate(a_runs):
-            streams.append(self._stream(r.root, i))
+            sources.append(self._chunks(r.root, i))
         for i, r in enumerate(b_runs):
-            streams.append(self._stream(r.root, 1_000_000 + i))
+            sources.append(self._chunks(r.root, 1_000_000 + i))
         res = self.tree._resolve
 
         def out(v: Any) -> Any:
@@ -368,7 +430,7 @@ class Layers:
                 return None
             return v if not resolve or type(v) is bytes else res(v)
 
-        for chunk in _chunks(itertools.groupby(heapq.merge(*streams), key=lambda e: e[0])):
+        for chunk in _chunks(itertools.groupby(_merge_chunks(sources), key=lambda e: e[0])):
             rows: list[tuple[bytes, Any, Any]] = []
             need: list[bytes] = []
             for key, group in chunk:
@@ -456,8 +518,14 @@ class Layers:
     ) -> bytes:
         seq = sorted_edits(edits)
         st = self.stack(root)
-        old = self._lookup(st, [k for k, _ in seq], resolve=True)
-        real = [(k, v) for k, v in seq if old.get(k) != v]
+        keys = [kv[0] for kv in seq]
+        in_place = st.id is None and len(seq) <= self.apply_max
+        fps = None if in_place else dict(zip(keys, fingerprints(keys), strict=True))
+        old = self._lookup(st, keys, resolve=True, fps=fps)
+        if old:
+            real = [(k, v) for k, v in seq if old.get(k) != v]
+        else:  # every key is new (the usual bulk add): only deletes are no-ops
+            real = [kv for kv in seq if kv[1] is not None]
         if not real:
             return root
         if changes is not None:
@@ -467,55 +535,66 @@ class Layers:
         if st.id is None and len(real) <= self.apply_max:
             new = self.tree.apply(st.base, real, b)
         else:
-            delta = sum((1 if v is not None else 0) - (1 if k in old else 0) for k, v in real)
-            store_value = self.tree.store_value
-            entries = [(k, TOMBSTONE if v is None else store_value(v, b)) for k, v in real]
-            new = self._add_run(st, st.count + delta, entries, b)
+            if fps is None:
+                keys = [kv[0] for kv in real]
+                fps = dict(zip(keys, fingerprints(keys), strict=True))
+            # With no old values, ``real`` holds only upserts of new keys.
+            delta = sum((v is not None) - (k in old) for k, v in real) if old else len(real)
+            new = self._add_run(
+                st, st.count + delta, self._stored(real, b), [fps[k] for k, _ in real], b
+            )
         if own:
             b.flush()
         return new
+
+    def _stored(
+        self, real: list[tuple[bytes, bytes | None]], batch: WriteBatch
+    ) -> list[tuple[bytes, Any]]:
+        """Entries in stored form: tombstones for deletes, long values spilled."""
+        sizes = [len(v) if type(v) is bytes else -1 for _k, v in real]
+        if min(sizes) >= 0 and max(sizes) <= self.tree.spill_bytes:
+            return real  # the usual case: no delete, nothing to spill
+        store_value = self.tree.store_value
+        return [(k, TOMBSTONE if v is None else store_value(v, batch)) for k, v in real]
 
     def _write_run(
         self,
         entries: Iterable[tuple[bytes, Any]],
         generation: int,
         batch: WriteBatch,
-        fps: list[int] | None = None,
+        fps: Iterable[int],
     ) -> Run:
-        """Build one run; ``fps`` are its keys' fingerprints if already known."""
-        if fps is None:
-            fps = []
-            add = fps.append
-
-            def keyed() -> Iterator[tuple[bytes, Any]]:
-                for k, v in entries:
-                    add(fingerprint(k))
-                    yield k, v
-
-            root = self.tree.build_stored(keyed(), batch, RUN_PARAMS)
-        else:
-            root = self.tree.build_stored(entries, batch, RUN_PARAMS)
-        return Run(root, len(fps), self._put_filter(fps, batch), generation)
+        """Build one run of entries whose keys have the fingerprints ``fps``."""
+        root = self.tree.build_blocks(entries, batch, self.run_leaf)
+        f = KeyFilter.from_fingerprints(fps)
+        oid = batch.add(ObjectKind.BLOB, f.body())
+        self._filters.put(oid, f, _filter_weight(f))
+        return Run(root, len(f), oid, generation)
 
     def _add_run(
-        self, st: Stack, count: int, entries: list[tuple[bytes, Any]], batch: WriteBatch
+        self,
+        st: Stack,
+        count: int,
+        entries: list[tuple[bytes, Any]],
+        fps: list[int],
+        batch: WriteBatch,
     ) -> bytes:
         """Stack ``entries`` (sorted, stored form) on ``st``: fold, or add a run and merge
         full generations, then store the stack."""
         runs = list(st.runs)
         base_count = self.tree.count(st.base)
-        if sum(r.entries for r in runs) + len(entries) >= base_count:
+        if sum(r.entries for r in runs) + len(entries) >= self.fold_ratio * base_count:
             # The runs have outgrown the base: fold everything, new entries straight in.
-            return self._fold(st, runs, entries, count, batch)
-        runs.append(self._write_run(entries, 0, batch))
+            return self._fold(st, runs, entries, fps, count, batch)
+        runs.append(self._write_run(entries, 0, batch, fps))
         n = self.fanout
         while len(runs) >= n and len({r.generation for r in runs[-n:]}) == 1:
             group = runs[-n:]
             del runs[-n:]
             merged = self._merged([r.root for r in group])
-            fps = sorted(set(itertools.chain.from_iterable(self._filter(r.filter).fps
-                                                           for r in group)))
-            runs.append(self._write_run(merged, group[0].generation + 1, batch, fps))
+            merged_fps = set(itertools.chain.from_iterable(self._filter(r.filter).fps
+                                                           for r in group))
+            runs.append(self._write_run(merged, group[0].generation + 1, batch, merged_fps))
         base_filter = st.base_filter
         if base_filter is None and sum(r.entries for r in runs) * FILTER_RATIO >= base_count:
             base_filter = self._put_filter(self._scan_fingerprints(st.base), batch)
@@ -526,18 +605,20 @@ class Layers:
         st: Stack,
         runs: Sequence[Run],
         newest: list[tuple[bytes, Any]],
+        newest_fps: list[int],
         count: int,
         batch: WriteBatch,
     ) -> bytes:
         """Merge the base, the runs and the newest entries into a new base with its filter."""
         t = itertools.repeat(-1 - len(runs))
         newest_stream = ((k, tag, v) for (k, v), tag in zip(newest, t, strict=False))
-        streams = [*(self._stream(r.root, -1 - i) for i, r in enumerate(runs)), newest_stream]
+        sources = [*(self._chunks(r.root, -1 - i) for i, r in enumerate(runs)),
+                   _in_chunks(newest_stream)]
         kept = 0
 
         def newer() -> Iterator[tuple[bytes, Any]]:
             prev = None
-            for k, _, v in heapq.merge(*streams):
+            for k, _, v in _merge_chunks(sources):
                 if k != prev:
                     prev = k
                     yield k, v
@@ -566,7 +647,7 @@ class Layers:
             # since only cost a needless lookup, until they outnumber an eighth.
             parts = [self._filter(st.base_filter).fps]
             parts += [self._filter(r.filter).fps for r in runs]
-            parts.append(array("Q", [fingerprint(k) for k, _ in newest]))
+            parts.append(array("Q", newest_fps))
             fps = set(itertools.chain.from_iterable(parts))
             if len(fps) * 8 > count * 9:
                 fps = self._scan_fingerprints(new_base)
@@ -594,6 +675,11 @@ class Layers:
         return new
 
 
+def _filter_weight(f: KeyFilter) -> int:
+    # The sorted array, and the set built on the first batch lookup (~64 bytes a key).
+    return 72 * len(f) + 100
+
+
 def _overlay(
     older: Iterator[tuple[bytes, Any]], newer: Iterator[tuple[bytes, Any]]
 ) -> Iterator[tuple[bytes, Any]]:
@@ -619,6 +705,61 @@ def _overlay(
         if type(nv) is bytes or nv.code != TOMBSTONE_CODE:
             yield nxt
         nxt = next(newer, None)
+
+
+def _merge_chunks(
+    sources: Sequence[Iterator[list[tuple[bytes, int, Any]]]],
+) -> Iterator[tuple[bytes, int, Any]]:
+    """Merge sorted streams of ``(key, tag, value)`` given as lists of entries.
+
+    The same order as ``heapq.merge`` over the entries (tags are distinct between
+    sources), a list at a time: each round takes from every source what sorts up to the
+    smallest last key among their lists and sorts it in C, so the cost per entry is a
+    slice and a share of one sort, not a heap operation in Python.
+    """
+    live: list[list[Any]] = []  # [entries, position, source] per source not exhausted
+    for src in sources:
+        first = next(src, None)
+        if first:
+            live.append([first, 0, src])
+    while len(live) > 1:
+        probe = (min(b[0][-1][0] for b in live), math.inf)
+        taken: list[tuple[bytes, int, Any]] = []
+        for b in live:
+            entries, pos = b[0], b[1]
+            cut = bisect_right(entries, probe, pos)
+            if cut > pos:
+                taken += entries[pos:cut]
+            if cut < len(entries):
+                b[1] = cut
+            else:
+                nxt = next(b[2], None)
+                b[0], b[1] = (nxt, 0) if nxt else (None, 0)
+        live = [b for b in live if b[0] is not None]
+        taken.sort()  # keys, then tags: a value is never compared
+        yield from taken
+    if live:
+        entries, pos, src = live[0]
+        yield from itertools.islice(entries, pos, None)
+        for chunk in src:
+            yield from chunk
+
+
+def _in_chunks(
+    it: Iterator[tuple[bytes, int, Any]], size: int = 256
+) -> Iterator[list[tuple[bytes, int, Any]]]:
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _live(merged: Iterator[tuple[bytes, int, Any]]) -> Iterator[tuple[bytes, Any]]:
+    """The newest entry per key of a tagged merge, tombstones dropped."""
+    prev = None
+    for k, _, v in merged:
+        if k != prev:
+            prev = k
+            if type(v) is bytes or v.code != TOMBSTONE_CODE:
+                yield k, v
 
 
 def _tagged(it: Iterator[tuple[bytes, Any]], tag: int) -> Iterator[tuple[bytes, int, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -365,6 +366,58 @@ class ProllyTree:
             builder.add(key, value)
         return builder.finish()
 
+    def build_blocks(
+        self,
+        items: Iterable[tuple[bytes, Any]],
+        batch: WriteBatch,
+        leaf_entries: int = 32,
+        fanin: int = 64,
+    ) -> bytes:
+        """Build a tree of fixed-size nodes from stored-form entries, keys strictly increasing.
+
+        Nodes are cut every ``leaf_entries`` entries (every ``fanin`` children above),
+        not where the chunker would cut: no boundary hash per key, no per-entry call.
+        The result is an ordinary tree for every read, but not the canonical tree of
+        its content, so it is only for trees that are never compared node by node
+        with others (the runs of a stack). A leaf over ``params.max_bytes`` is split.
+
+        Returns:
+            The root id (:data:`EMPTY_ROOT` for no entries).
+        """
+        it = iter(items)
+        cap = self.params.max_bytes
+        firsts: list[bytes] = []
+        children: list[tuple[bytes, int]] = []
+        take = itertools.islice
+        while True:
+            chunk = list(take(it, leaf_entries))
+            if not chunk:
+                break
+            keys = [kv[0] for kv in chunk]
+            vals = [kv[1] for kv in chunk]
+            for lo, hi in _byte_slices(keys, vals, cap):
+                node = self._make(0, keys[lo:hi], vals[lo:hi], batch, cache=False)
+                firsts.append(keys[lo])
+                children.append((node.id, hi - lo))
+        if not children:
+            return self._make(0, [], [], batch).id
+        level = 0
+        while len(children) > 1:
+            level += 1
+            up_firsts: list[bytes] = []
+            up: list[tuple[bytes, int]] = []
+            # No internal node of one child: fold a lone last child into its neighbour.
+            bounds = list(range(0, len(children), fanin))
+            if len(children) - bounds[-1] == 1 and len(bounds) > 1:
+                bounds.pop()
+            bounds.append(len(children))
+            for lo, hi in itertools.pairwise(bounds):
+                node = self._make(level, firsts[lo:hi], children[lo:hi], batch)
+                up_firsts.append(firsts[lo])
+                up.append((node.id, sum(c for _, c in children[lo:hi])))
+            firsts, children = up_firsts, up
+        return children[0][0]
+
     def store_value(self, value: bytes, batch: WriteBatch) -> Any:
         """The stored form of ``value``: itself, or a spilled reference (written to ``batch``)."""
         _check_entry(b"", value)
@@ -414,6 +467,22 @@ class ProllyTree:
         return new_root
 
 
+def _byte_slices(keys: list[bytes], vals: list[Any], cap: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` slices of one block, split so that each stays under ``cap`` bytes."""
+    total = sum(map(len, keys)) + sum(len(v) if type(v) is bytes else ID_SIZE for v in vals)
+    if total < cap or len(keys) == 1:
+        return [(0, len(keys))]
+    out, lo, size = [], 0, 0
+    for i, (k, v) in enumerate(zip(keys, vals, strict=True)):
+        n = entry_size(0, k, v)
+        if size and size + n >= cap:
+            out.append((lo, i))
+            lo, size = i, 0
+        size += n
+    out.append((lo, len(keys)))
+    return out
+
+
 def _check_entry(key: Any, value: Any) -> None:
     if type(key) is not bytes:
         raise InvalidArgumentError(f"tree keys are bytes, not {type(key).__name__}")
@@ -426,14 +495,25 @@ def _check_entry(key: Any, value: Any) -> None:
 def sorted_edits(
     edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
 ) -> list[tuple[bytes, bytes | None]]:
+    unique = isinstance(edits, Mapping)  # a mapping cannot hold a key twice
     pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
-    for k, v in pairs:
-        _check_entry(k, v)
-    pairs.sort(key=lambda kv: kv[0])
-    for a, b in itertools.pairwise(pairs):
-        if a[0] == b[0]:
-            raise InvalidArgumentError(f"key {a[0]!r} is edited twice in one batch")
+    keys = [kv[0] for kv in pairs]
+    types = set(map(type, keys))
+    types.update(map(type, [kv[1] for kv in pairs]))
+    types.discard(type(None))
+    # Whole-column checks run in C; the per-entry check only finds and names a culprit.
+    if types - {bytes} or (keys and max(map(len, keys)) > MAX_KEY_SIZE):
+        for k, v in pairs:
+            _check_entry(k, v)
+    pairs.sort(key=_first)
+    if not unique:
+        for a, b in itertools.pairwise(pairs):
+            if a[0] == b[0]:
+                raise InvalidArgumentError(f"key {a[0]!r} is edited twice in one batch")
     return pairs
+
+
+_first = operator.itemgetter(0)
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

@@ -48,6 +48,8 @@ def derive_frame_id(uris: str | Iterable[str], timestamp: int = 0) -> str:
     Raises:
         InvalidArgumentError: no URI, or a URI that is not a non-empty str.
     """
+    if type(uris) is str and uris and not timestamp:  # one image: the common case
+        return blake3.blake3(encode([uris])).hexdigest()[:FRAME_ID_HEX_CHARS]
     items = [uris] if isinstance(uris, str) else list(uris)
     if not items:
         raise InvalidArgumentError("a frame id is derived from source URIs, but none were given")

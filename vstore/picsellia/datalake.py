@@ -253,7 +253,7 @@ class Datalake:
         return datalake_version(self.store)
 
     def _entry(self, data_id: str) -> Entry:
-        entry = asset_index(self._version()).by_id.get(data_id)
+        entry = asset_index(self._version()).get(data_id)
         if entry is None:
             raise NotFoundError(f"the datalake has no data {data_id!r}")
         return entry

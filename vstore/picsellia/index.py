@@ -1,208 +1,254 @@
 """The asset index: a compact summary of every asset of a version, for lookups and queries.
 
 ``list_assets``, ``find_asset``, splits and stats read the index instead of decoding every
-record again. An index describes one tree root, so it is exact by construction; it is kept
-in a small in-process cache keyed by that root (a fork, which shares its parent's root,
-shares its index too). When a version moves to a new root, the index of its previous root is
-patched from the diff of the two roots, which costs what changed, not the version's size.
+record again. An index describes one tree root, so it is exact by construction. It is found,
+cheapest first:
+
+1. in a small in-process cache keyed by the root (a fork, which shares its parent's root,
+   shares its index too);
+2. patched from the index of the version's previous root in that cache, from the diff of the
+   two roots, which costs what changed, not the version's size;
+3. persisted by an earlier process (``vstore.picsellia.persisted``): the file of this very
+   root, or else the nearest earlier root of the version that has one, patched from the diff;
+4. built by decoding every record, then persisted for the processes to come.
+
+A patched index is persisted too once it has drifted far from the persisted one it came from
+(:func:`_worth_saving`), so a new process never has far to walk or much to patch.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
-from urllib.parse import unquote, urlsplit
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 from vstore.datasets.changes import diff_states
-from vstore.picsellia.annrecord import group_shapes
+from vstore.errors import MissingObjectError
+from vstore.picsellia import persisted
+from vstore.picsellia.columns import extractor, meta_keys
+from vstore.picsellia.entry import ROW, AnnSummary, Entry, restored, summarize
 from vstore.picsellia.frames import paused_gc, state_of
-from vstore.picsellia.record import (
-    KEY_ANNOTATIONS,
-    KEY_CREATED,
-    KEY_DATA,
-    KEY_TAGS,
-    KEY_TASK,
-    user_meta,
-)
 
 if TYPE_CHECKING:
+    from vstore.datasets.registry import VersionState
     from vstore.datasets.version import DatasetVersion
 
 __all__ = ["AnnSummary", "AssetIndex", "Entry", "asset_index", "summarize"]
 
 _MAX_CACHED = 4
 _BUILD_TRIES = 3
+#: How far back in a version's log a new process looks for a persisted index to patch.
+_WALK = 64
 
 
-class AnnSummary(NamedTuple):
-    """One annotation of an asset, without geometry.
-
-    Attributes:
-        id: annotation id.
-        status: an ``AnnotationStatus`` value.
-        worker: who made it, or None.
-        created: creation time (0 for an implicit annotation).
-        shapes: ``(kind, label, text)`` per shape.
-    """
-
-    id: str
-    status: str
-    worker: str | None
-    created: float
-    shapes: tuple[tuple[str, str | None, str | None], ...]
-
-
-def _uri_path(uri: str) -> str:
-    """The unquoted path of a URI (``urllib.parse.urlsplit(uri).path``, only faster)."""
-    start = uri.find("://")
-    if start < 0:
-        return unquote(urlsplit(uri).path)
-    slash = uri.find("/", start + 3)
-    path = "" if slash < 0 else uri[slash:]
-    if "?" in path or "#" in path:
-        path = urlsplit(uri).path
-    return unquote(path) if "%" in path else path
-
-
-class Entry:
-    """One asset (or datalake data) as the index holds it; never modified once built.
-
-    ``meta`` is the frame metadata as stored, reserved keys included (see :meth:`user_meta`).
-    """
-
-    __slots__ = ("annotations", "content_type", "created", "data_id", "filename", "height", "id",
-                 "meta", "object_name", "tags", "task", "uri", "width")
-
-    def __init__(self, record: dict[str, Any]) -> None:
-        # Runs once per asset when an index is built: kept to plain attribute reads.
-        src = record["sources"][0]
-        uri: str = src["uri"]
-        path = _uri_path(uri)
-        self.id: str = record["id"]
-        self.uri = uri
-        self.filename = path[path.rfind("/") + 1:]
-        self.object_name = path.lstrip("/")
-        self.content_type: str | None = src.get("content_type")
-        self.width: int | None = src.get("width")
-        self.height: int | None = src.get("height")
-        meta = record.get("meta")
-        self.data_id: str | None = None
-        self.tags: tuple[str, ...] = ()
-        self.task: dict[str, Any] | None = None
-        self.created = 0.0
-        self.meta: dict[str, Any] = {}
-        if meta:
-            self._reserved(meta)
-        rois = record.get("rois")
-        self.annotations = summarize(record) if rois or KEY_ANNOTATIONS in self.meta else ()
-
-    def _reserved(self, meta: dict[str, Any]) -> None:
-        self.meta = meta
-        data_id = meta.get(KEY_DATA)
-        if data_id.__class__ is str:
-            self.data_id = data_id
-        tags = meta.get(KEY_TAGS)
-        if tags.__class__ is list:
-            self.tags = tuple(t for t in tags if t.__class__ is str)
-        task = meta.get(KEY_TASK)
-        if task.__class__ is dict:
-            self.task = task
-        created = meta.get(KEY_CREATED)
-        if created.__class__ in (int, float):
-            self.created = float(created)
-
-    def user_meta(self) -> dict[str, Any]:
-        """The metadata without reserved keys."""
-        return user_meta(self.meta)
-
-    @property
-    def newest(self) -> AnnSummary | None:
-        """The newest annotation, or None."""
-        return self.annotations[-1] if self.annotations else None
-
-
-Light = tuple[str, str | None, str | None]
-
-
-def _light(roi: dict[str, Any], kind: str, _i: int, _aid: str) -> Light:
-    labels = roi.get("label")
-    text = (roi.get("meta") or {}).get("_text")
-    return (kind, labels[0] if labels else None, text if isinstance(text, str) else None)
-
-
-def summarize(record: dict[str, Any]) -> tuple[AnnSummary, ...]:
-    """The annotations of a record without geometry, oldest first."""
-    if not record.get("rois") and not (record.get("meta") or {}).get("_annotations"):
-        return ()
-    out = []
-    fields: tuple[Any, ...]
-    for entry, aid, shapes in group_shapes(record, _light):
-        if entry is None:
-            fields = (aid, "PENDING", None, 0.0, tuple(shapes))
-        else:
-            worker = entry.get("worker")
-            fields = (aid, str(entry.get("status") or "PENDING"),
-                      worker if worker.__class__ is str else None,
-                      float(entry.get("created") or 0.0), tuple(shapes))
-        out.append(_summary(AnnSummary, fields))  # NamedTuple.__new__ costs more than this
-    return tuple(out)
-
-
-_summary = tuple.__new__
+#: A row of an index over a persisted one: a row of the persisted index, or a new entry.
+Row = int | Entry
 
 
 class AssetIndex:
-    """Every asset of one tree root, with lookups by id, filename, object name and data id."""
+    """Every asset of one tree root, as rows in frame-id order: entries, columns, lookups.
 
-    def __init__(self, root: bytes, by_id: dict[str, Entry]) -> None:
+    An index is built from records, loaded from its persisted form, or patched from another
+    index and the diff of the two roots. Over a persisted index (loaded, or patched from one)
+    rows become entries only when they are asked for: a query reads columns (see
+    ``vstore.picsellia.columns``) and turns only what it selects into entries, and a patch
+    keeps the persisted rows it does not change as they are.
+
+    Args:
+        root: the tree root it describes.
+        by_id: the entries of an index built (or patched) from records, by asset id.
+        stored: the persisted index it reads (instead of ``by_id``).
+        rows: over ``stored``, each row: a row of ``stored`` or a new entry (default: every
+            row of ``stored``, as it is).
+        unsaved: records decoded since the persisted index it comes from (given for a patched
+            index; 0 for a loaded one, all of them for a built one).
+
+    Attributes:
+        root: the tree root.
+        origin: how it was made: ``"built"`` from every record, ``"patched"`` from another
+            index and a diff, or ``"loaded"`` from its persisted form.
+        unsaved: what persisting it would spare a new process, in records to decode.
+    """
+
+    def __init__(self, root: bytes, by_id: dict[str, Entry] | None = None,
+                 stored: persisted.Stored | None = None, rows: list[Row] | None = None,
+                 unsaved: int | None = None, *, _made: list[Entry | None] | None = None
+                 ) -> None:
         self.root = root
-        self.by_id = by_id
-        self._order: list[Entry] | None = None
-        self._maps: dict[str, dict[str, list[Entry]]] = {}
+        self._by_id = by_id
+        self._stored = stored
+        self._map = rows
+        # entries of the stored rows, made once (shared with the indexes patched from this)
+        self._made: list[Entry | None] | None = _made
+        if _made is None and stored is not None:
+            self._made = [None] * stored.rows
+        self._entries: list[Entry] | None = None
+        self._positions: dict[str, int] | None = None
+        self._columns: dict[str, list[Any]] = {}
+        self._maps: dict[str, dict[Any, list[int]]] = {}
         self._lock = threading.Lock()
+        if unsaved is not None:
+            self.origin, self.unsaved = "patched", unsaved
+        elif stored is not None:
+            self.origin, self.unsaved = "loaded", 0
+        else:
+            self.origin, self.unsaved = "built", len(by_id or ())
 
     def __len__(self) -> int:
-        return len(self.by_id)
+        if self._stored is None:
+            return len(self._by_id or ())
+        return self._stored.rows if self._map is None else len(self._map)
 
     @property
     def entries(self) -> list[Entry]:
         """Every entry, in frame-id order (the version's own order)."""
-        if self._order is None:
-            self._order = [self.by_id[k] for k in sorted(self.by_id)]
-        return self._order
+        if self._entries is None:
+            if self._stored is None:
+                by_id = self._by_id or {}
+                self._entries = [by_id[k] for k in sorted(by_id)]
+            else:
+                self._entries = self.take(range(len(self)))
+        return self._entries
 
-    def lookup(self, field: str, value: str) -> list[Entry]:
-        """The entries whose ``field`` (filename, object_name or data_id) equals ``value``."""
+    def take(self, rows: Iterable[int]) -> list[Entry]:
+        """The entries of the given rows, in that order."""
+        if self._stored is None:
+            entries = self.entries
+            return [entries[r] for r in rows]
+        wanted = rows if self._map is None else (self._map[r] for r in rows)
+        return self._stored_entries(wanted)
+
+    def _stored_entries(self, rows: Iterable[Row]) -> list[Entry]:
+        stored, made = self._stored, self._made
+        assert stored is not None and made is not None
+        columns = [stored.column(n) for n in ROW]
+        extra, meta = stored.column("extra"), stored.column("meta")
+        out = []
+        with paused_gc():
+            for r in rows:
+                if isinstance(r, Entry):
+                    out.append(r)
+                    continue
+                e = made[r]
+                if e is None:
+                    e = made[r] = restored(tuple([c[r] for c in columns]), extra[r], meta[r])
+                out.append(e)
+        return out
+
+    def entry(self, row: int) -> Entry:
+        """The entry of one row."""
+        return self.take((row,))[0]
+
+    @property
+    def by_id(self) -> dict[str, Entry]:
+        """Every entry by asset id (over a persisted index, this makes every entry)."""
+        if self._by_id is None:
+            self._by_id = {e.id: e for e in self.entries}
+        return self._by_id
+
+    def row_of(self, asset_id: str) -> int | None:
+        """The row of an asset, or None."""
+        if self._positions is None:
+            self._positions = {k: i for i, k in enumerate(self.column("id"))}
+        return self._positions.get(asset_id)
+
+    def get(self, asset_id: str) -> Entry | None:
+        """The entry of an asset, or None."""
+        if self._stored is None:
+            return (self._by_id or {}).get(asset_id)
+        row = self.row_of(asset_id)
+        return None if row is None else self.entry(row)
+
+    def column(self, name: str, keep: bool = True) -> list[Any]:
+        """Column ``name`` (see ``vstore.picsellia.columns``), one value per row.
+
+        Args:
+            name: the column.
+            keep: keep it for the next call (else it is only returned, when it is computed).
+        """
+        values = self._columns.get(name)
+        if values is None:
+            with paused_gc():
+                values = self._compute(name)
+            if keep:
+                self._columns[name] = values
+        return values
+
+    def _compute(self, name: str) -> list[Any]:
+        get = extractor(name)
+        if self._stored is None or not self._stored.has(name):
+            return list(map(get, self.entries))
+        base = self._stored.column(name)
+        if self._map is None:
+            return base
+        return [base[r] if isinstance(r, int) else get(r) for r in self._map]
+
+    def persisted_rows(self) -> tuple[list[Any], list[Any]]:
+        """What the persisted form holds of each row besides its columns: ``(task,
+        annotations)`` and the metadata, as values or as the msgpack bytes read."""
+        if self._stored is None:
+            entries = self.entries
+            return [(e.task, e.annotations) for e in entries], [e.stored_meta() for e in entries]
+        extra, meta = self._stored.column("extra"), self._stored.column("meta")
+        if self._map is None:
+            return extra, meta
+        return ([extra[r] if isinstance(r, int) else (r.task, r.annotations) for r in self._map],
+                [meta[r] if isinstance(r, int) else r.stored_meta() for r in self._map])
+
+    def meta_keys(self, limit: int) -> list[str]:
+        """The metadata keys whose columns the persisted form keeps (at most ``limit``)."""
+        if self._stored is None:
+            return meta_keys(self.entries, limit)
+        return self._stored.meta_keys()[:limit]
+
+    def lookup_rows(self, field: str, value: Any) -> list[int]:
+        """The rows whose column ``field`` (filename, object_name, data_id) is ``value``."""
         with self._lock:
             table = self._maps.get(field)
             if table is None:
                 table = {}
                 with paused_gc():
-                    for e in self.entries:
-                        key = getattr(e, field)
+                    for row, key in enumerate(self.column(field)):
                         if key is not None:
-                            table.setdefault(key, []).append(e)
+                            table.setdefault(key, []).append(row)
                 self._maps[field] = table
         return table.get(value, [])
+
+    def lookup(self, field: str, value: Any) -> list[Entry]:
+        """The entries whose ``field`` (filename, object_name or data_id) equals ``value``."""
+        return self.take(self.lookup_rows(field, value))
 
     def patched(
         self, root: bytes, changes: Iterable[tuple[str, dict[str, Any] | None]]
     ) -> AssetIndex:
         """A new index for ``root``: this one with ``(id, new record or None)`` applied."""
-        by_id = dict(self.by_id)
-        for frame_id, record in changes:
-            if record is None:
-                by_id.pop(frame_id, None)
-            else:
-                by_id[frame_id] = Entry(record)
-        return AssetIndex(root, by_id)
+        changed = {frame_id: None if r is None else Entry(r) for frame_id, r in changes}
+        unsaved = self.unsaved + len(changed)
+        if self._stored is None:
+            by_id = dict(self.by_id)
+            for frame_id, entry in changed.items():
+                if entry is None:
+                    by_id.pop(frame_id, None)
+                else:
+                    by_id[frame_id] = entry
+            return AssetIndex(root, by_id, unsaved=unsaved)
+        current: Iterable[Row] = range(len(self)) if self._map is None else self._map
+        kept = [(i, r) for i, r in zip(self.column("id"), current, strict=True)
+                if i not in changed]
+        added = sorted((i, e) for i, e in changed.items() if e is not None)
+        rows = [r for _, r in heapq.merge(kept, added, key=itemgetter(0))]
+        return AssetIndex(root, stored=self._stored, rows=rows, unsaved=unsaved,
+                          _made=self._made)
 
 
 _lock = threading.Lock()
 _by_root: OrderedDict[bytes, AssetIndex] = OrderedDict()
 _last_root: dict[tuple[str, str, str], bytes] = {}
+#: Per version: the log position of the newest state whose index is persisted (or was read).
+_anchors: dict[tuple[str, str, str], int] = {}
 
 
 def _cached(root: bytes) -> AssetIndex | None:
@@ -235,12 +281,63 @@ def _build(version: DatasetVersion, root: bytes) -> AssetIndex:
     return AssetIndex(root, by_id)
 
 
+def _patch(version: DatasetVersion, base: AssetIndex, root: bytes) -> AssetIndex:
+    with paused_gc():
+        diff = diff_states(version.store.repo, base.root, root)
+        return base.patched(root, ((c.frame_id, c.new) for c in diff.changes))
+
+
+def _worth_saving(index: AssetIndex, drift: int) -> bool:
+    """Whether to persist an index ``drift`` log entries past the last persisted one: one
+    built from every record, or patched far (in records or in log entries) from it."""
+    if index.unsaved == 0:
+        return False
+    return (index.origin == "built" or drift >= _WALK // 2
+            or index.unsaved >= max(persisted.MIN_ROWS, len(index) // 16))
+
+
+def _from_disk(version: DatasetVersion, key: tuple[str, str, str], state: VersionState
+               ) -> AssetIndex | None:
+    """The index of the state's root from the persisted index of it or of an earlier root."""
+    store = version.store
+    stored = persisted.load(store, state.tree)
+    if stored is not None:
+        _anchors[key] = state.seq
+        return AssetIndex(state.tree, stored=stored)
+    nearest = persisted.load_nearest(store, state, _WALK)
+    if nearest is None:
+        return None
+    base, back = nearest
+    try:
+        index = _patch(version, AssetIndex(base.root, stored=base), state.tree)
+    except MissingObjectError:  # a gc running meanwhile took that root: build instead
+        return None
+    _anchors[key] = state.seq - back
+    return index
+
+
+def _fetch(version: DatasetVersion, key: tuple[str, str, str], state: VersionState
+           ) -> tuple[AssetIndex, bool]:
+    """An index of the state's root, and whether it is exact (a build may read a newer root)."""
+    root = state.tree
+    with _lock:
+        base_root = _last_root.get(key)
+    base = None if base_root is None else _cached(base_root)
+    if base is not None:
+        return _patch(version, base, root), True
+    index = _from_disk(version, key, state)
+    if index is not None:
+        return index, True
+    index = _build(version, root)
+    return index, state_of(version).tree == root  # nobody wrote while we read
+
+
 def asset_index(version: DatasetVersion, on_miss: Callable[[], None] | None = None) -> AssetIndex:
     """The index of the version as it is now.
 
     Args:
         version: the version (or the datalake's hidden version).
-        on_miss: called when the index had to be built or patched (for tests).
+        on_miss: called when the index had to be built, loaded or patched (for tests).
 
     Returns:
         The index of the version's current tree root.
@@ -248,25 +345,19 @@ def asset_index(version: DatasetVersion, on_miss: Callable[[], None] | None = No
     key = (version.store.url, version.dataset_id, version.version_id)
     index: AssetIndex | None = None
     for _ in range(_BUILD_TRIES):
-        root = state_of(version).tree
-        hit = _cached(root)
+        state = state_of(version)
+        hit = _cached(state.tree)
         if hit is not None:
             with _lock:
-                _last_root[key] = root
+                _last_root[key] = state.tree
             return hit
         if on_miss is not None:
             on_miss()
-        with _lock:
-            base_root = _last_root.get(key)
-        base = None if base_root is None else _cached(base_root)
-        if base is not None:
-            with paused_gc():
-                diff = diff_states(version.store.repo, base.root, root)
-                index = base.patched(root, ((c.frame_id, c.new) for c in diff.changes))
-            _remember(key, index)
-            return index
-        index = _build(version, root)
-        if state_of(version).tree == root:  # nobody wrote while we read: the index is exact
+        index, exact = _fetch(version, key, state)
+        if exact:
+            drift = state.seq - _anchors.get(key, state.seq)
+            if _worth_saving(index, drift) and persisted.save(version.store, index):
+                _anchors[key] = state.seq
             _remember(key, index)
             return index
     assert index is not None

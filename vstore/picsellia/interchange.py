@@ -186,7 +186,8 @@ def _match(index: Any, image: ImageAnnotations, key: AnnotationExportKey) -> lis
     if key in (AnnotationExportKey.ASSET_ID, AnnotationExportKey.DATA_ID):
         ident = posixpath.basename(name).split(".", 1)[0]
         if key == AnnotationExportKey.ASSET_ID:
-            return [index.by_id[ident]] if ident in index.by_id else []
+            hit = index.get(ident)
+            return [] if hit is None else [hit]
         return list(index.lookup("data_id", ident))
     field = "object_name" if key == AnnotationExportKey.OBJECT_NAME else "filename"
     found = list(index.lookup(field, name))

@@ -1,10 +1,13 @@
-"""Filtering, ordering and paging index entries: the engine of ``list_assets`` and ``list_data``.
+"""Filtering, ordering and paging index rows: the engine of ``list_assets`` and ``list_data``.
 
 The rules are those of the original: an empty result raises ``NoDataError``; ``limit`` must
 be > 0 and ``offset`` >= 0; at most one of the list filters (``ids``, ``object_names``,
 ``filenames``, ``filenames_startswith``, ``data_ids``) may be given, none of them empty, and
 with one of them ``limit`` and ``offset`` are ignored (with a logged warning). Tag filters
 match any of the tags, or all of them with ``intersect_*``; every filter given must hold.
+
+A selection works on the rows of the index: list filters and ``q`` read its columns, and only
+the assets that remain (after paging, when nothing else needs them) become entries.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from vstore.errors import InvalidArgumentError, NoDataError, UsageError, WrongTypeError
 from vstore.picsellia.enums import TagTarget
 from vstore.picsellia.index import AssetIndex, Entry
-from vstore.picsellia.query import DataLookup, compile_asset_query
+from vstore.picsellia.query import AssetQuery, DataLookup, compile_asset_query
 from vstore.picsellia.tags import tag_names
 
 __all__ = ["ORDER_FIELDS", "Selection", "select"]
@@ -30,6 +33,7 @@ _LIST_FILTERS = ("ids", "object_names", "filenames", "filenames_startswith", "da
 _LOOKUP = {"object_names": "object_name", "filenames": "filename", "data_ids": "data_id"}
 
 Predicate = Callable[[Entry], bool]
+T = TypeVar("T")
 
 
 @dataclass
@@ -111,17 +115,16 @@ def _task_test(wanted: dict[str, Any]) -> Predicate | None:
     return lambda e: e.task is not None and all(e.task.get(k) == v for k, v in items)
 
 
-def _predicates(sel: Selection, lookup: DataLookup | None) -> list[Predicate]:
-    tests = [
-        _tag_test(sel.tags, sel.intersect_tags, TagTarget.ASSET if sel.what == "asset"
-                  else TagTarget.DATA, lambda e: e.tags, "tags"),
-        _tag_test(sel.data_tags, sel.intersect_data_tags, TagTarget.DATA, _data_tags(lookup),
-                  "data_tags"),
-        None if sel.q is None else compile_asset_query(sel.q, lookup),
-        _meta_test(sel.custom_metadata),
-        _task_test(sel.task),
-    ]
-    return [t for t in tests if t is not None]
+def _predicates(sel: Selection, lookup: DataLookup | None
+                ) -> tuple[AssetQuery | None, list[Predicate]]:
+    """The query (read from columns) and the tests each selected entry must pass."""
+    asset_tags = _tag_test(sel.tags, sel.intersect_tags, TagTarget.ASSET if sel.what == "asset"
+                           else TagTarget.DATA, lambda e: e.tags, "tags")
+    data_tags = _tag_test(sel.data_tags, sel.intersect_data_tags, TagTarget.DATA,
+                          _data_tags(lookup), "data_tags")
+    query = None if sel.q is None else compile_asset_query(sel.q, lookup)
+    tests = [asset_tags, data_tags, _meta_test(sel.custom_metadata), _task_test(sel.task)]
+    return query, [t for t in tests if t is not None]
 
 
 def _sort_key(name: str) -> Callable[[Entry], Any]:
@@ -149,17 +152,19 @@ def _ordered(entries: list[Entry], order_by: Sequence[str] | None) -> list[Entry
     return entries
 
 
-def _candidates(index: AssetIndex, chosen: tuple[str, list[str]] | None) -> list[Entry]:
+def _candidates(index: AssetIndex, chosen: tuple[str, list[str]] | None) -> list[int]:
+    """The rows a list filter keeps (every row without one), in the order it names them."""
     if chosen is None:
-        return index.entries
+        return list(range(len(index)))
     name, values = chosen
     if name == "ids":
-        return [index.by_id[v] for v in dict.fromkeys(values) if v in index.by_id]
+        rows = (index.row_of(v) for v in dict.fromkeys(values))
+        return [r for r in rows if r is not None]
     if name == "filenames_startswith":
         prefixes = tuple(values)
-        return [e for e in index.entries if e.filename.startswith(prefixes)]
+        return [r for r, f in enumerate(index.column("filename")) if f.startswith(prefixes)]
     field_name = _LOOKUP[name]
-    return [e for v in dict.fromkeys(values) for e in index.lookup(field_name, v)]
+    return [r for v in dict.fromkeys(values) for r in index.lookup_rows(field_name, v)]
 
 
 def select(index: AssetIndex, sel: Selection, lookup: DataLookup | None = None) -> list[Entry]:
@@ -173,16 +178,26 @@ def select(index: AssetIndex, sel: Selection, lookup: DataLookup | None = None) 
     """
     _check_paging(sel)
     chosen = _list_filter(sel)
-    tests = _predicates(sel, lookup)
-    entries = _candidates(index, chosen)
-    if tests:
-        entries = [e for e in entries if all(t(e) for t in tests)]
-    entries = _ordered(entries, sel.order_by)
+    query, tests = _predicates(sel, lookup)
+    rows = _candidates(index, chosen)
+    if query is not None:
+        rows = query.rows(index, rows)
+    if not tests and sel.order_by is None:  # a page of rows: only its assets become entries
+        entries = index.take(_page(rows, sel, chosen))
+    else:
+        entries = index.take(rows)
+        if tests:
+            entries = [e for e in entries if all(t(e) for t in tests)]
+        entries = _page(_ordered(entries, sel.order_by), sel, chosen)
+    if not entries:
+        raise NoDataError(f"No {sel.what} retrieved")
+    return entries
+
+
+def _page(items: list[T], sel: Selection, chosen: tuple[str, list[str]] | None) -> list[T]:
     if chosen is not None and (sel.limit is not None or sel.offset is not None):
         log.warning("limit and offset are ignored when %s is given", chosen[0])
     elif sel.offset or sel.limit is not None:
         start = sel.offset or 0
-        entries = entries[start:None if sel.limit is None else start + sel.limit]
-    if not entries:
-        raise NoDataError(f"No {sel.what} retrieved")
-    return entries
+        return items[start:None if sel.limit is None else start + sel.limit]
+    return items

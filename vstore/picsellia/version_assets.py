@@ -100,7 +100,7 @@ def data_lookup(version: DatasetVersion) -> DataLookup:
     def lookup(data_id: str) -> Entry | None:
         if not holder:
             holder.append(asset_index(datalake_version(version.store)))
-        return holder[0].by_id.get(data_id)
+        return holder[0].get(data_id)
 
     return lookup
 
@@ -125,7 +125,8 @@ def find_one(index: AssetIndex, what: str, *, id: str | None = None,
         if not isinstance(value, str):
             raise WrongTypeError(f"{key} must be a str, not {type(value).__name__}")
     if "id" in criteria:
-        found = [index.by_id[criteria["id"]]] if criteria["id"] in index.by_id else []
+        hit = index.get(criteria["id"])
+        found = [] if hit is None else [hit]
     else:
         key, value = next(iter(criteria.items()))
         found = index.lookup(key, value)
