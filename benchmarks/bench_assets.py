@@ -11,8 +11,9 @@ them (the same records ``add_data`` and ``create_rectangle`` produce), in one bu
 
 * ``list_assets(q=...)`` over labels and metadata: <= 1 s on the first call in a new
   process, the index persisted by an earlier process (measured in fresh subprocesses, wall
-  and CPU time; the median of 3). Also reported: the first call of the process that built
-  and persisted the index, and a new process's first call after a write of 100 assets (the
+  and CPU time; the median of 3); and on the first call of the process that builds the index
+  from the records (and then persists it from a thread: the time until it is written is
+  reported too). Also reported: a new process's first call after a write of 100 assets (the
   persisted index patched from the diff).
 * ``find_asset(filename=...)`` after the first call: <= 5 ms
 * ``train_test_val_split``: <= 2 s
@@ -134,6 +135,7 @@ def loadavg() -> float:
 
 
 def run(n: int, base: str) -> dict[str, Any]:
+    from vstore.picsellia import persisted
     from vstore.picsellia.index import _by_root
     from vstore.picsellia.interchange import to_annotation_set
 
@@ -147,7 +149,13 @@ def run(n: int, base: str) -> dict[str, Any]:
         out["build_s"], v = timed(lambda: build(store, n))
         q = QUERY
         _by_root.clear()
-        out["list_q_built_s"], found = timed(lambda: v.list_assets(q=q))
+        t, c = time.perf_counter(), time.process_time()
+        found = v.list_assets(q=q)
+        out["list_q_built_s"] = time.perf_counter() - t
+        out["list_q_built_cpu_s"] = time.process_time() - c
+        persisted.wait_saved()  # the index is written from a thread, after the answer
+        out["list_q_built_saved_s"] = time.perf_counter() - t
+        out["list_q_built_saved_cpu_s"] = time.process_time() - c
         out["list_q_warm_s"], _ = timed(lambda: v.list_assets(q=q))
         out["list_q_matches"] = len(found)
         log("first list_assets(q) in new processes")
@@ -198,8 +206,12 @@ def report(n: int, r: dict[str, Any]) -> None:
         ("list_assets(q) first call, new process", f"{r['list_q_cold_s']:.3f} s", "<= 1 s",
          r["list_q_cold_s"] / 1.0),
         ("  the same call, CPU time", f"{r['list_q_cold_cpu_s']:.3f} s", "-", None),
-        ("list_assets(q) first call, index built+saved", f"{r['list_q_built_s']:.3f} s", "-",
+        ("list_assets(q) first call, index built", f"{r['list_q_built_s']:.3f} s", "<= 1 s",
+         r["list_q_built_s"] / 1.0),
+        ("  the same call, CPU time", f"{r['list_q_built_cpu_s']:.3f} s", "-", None),
+        ("  the index written (background), after", f"{r['list_q_built_saved_s']:.3f} s", "-",
          None),
+        ("  the same, CPU time", f"{r['list_q_built_saved_cpu_s']:.3f} s", "-", None),
         ("list_assets(q) again", f"{r['list_q_warm_s']:.3f} s", "<= 1 s",
          r["list_q_warm_s"] / 1.0),
         ("list_assets(q) new process after a write", f"{r['list_q_after_write_s']:.3f} s", "-",

@@ -21,7 +21,8 @@ from vstore.picsellia.record import (
     user_meta,
 )
 
-__all__ = ["ROW", "AnnSummary", "Entry", "restored", "summarize"]
+__all__ = ["ROW", "AnnSummary", "Entry", "Extra", "reserved", "reserved_of", "restored",
+           "summarize", "uri_path"]
 
 
 class AnnSummary(NamedTuple):
@@ -32,17 +33,18 @@ class AnnSummary(NamedTuple):
         status: an ``AnnotationStatus`` value.
         worker: who made it, or None.
         created: creation time (0 for an implicit annotation).
-        shapes: ``(kind, label, text)`` per shape.
+        shapes: ``(kind, label, text)`` per shape (the label as stored: a str, or whatever
+            the first element of the ROI's label list is).
     """
 
     id: str
     status: str
     worker: str | None
     created: float
-    shapes: tuple[tuple[str, str | None, str | None], ...]
+    shapes: tuple[tuple[str, Any, str | None], ...]
 
 
-def _uri_path(uri: str) -> str:
+def uri_path(uri: str) -> str:
     """The unquoted path of a URI (``urllib.parse.urlsplit(uri).path``, only faster)."""
     start = uri.find("://")
     if start < 0:
@@ -54,8 +56,28 @@ def _uri_path(uri: str) -> str:
     return unquote(path) if "%" in path else path
 
 
+#: What a row holds besides its columns: the task and the annotations.
+Extra = tuple[dict[str, Any] | None, tuple[AnnSummary, ...]]
+
 _meta_decoder = msgspec.msgpack.Decoder(dict[str, Any])
-_extra_decoder = msgspec.msgpack.Decoder(tuple[dict[str, Any] | None, tuple[AnnSummary, ...]])
+_extra_decoder = msgspec.msgpack.Decoder(Extra)
+
+
+Reserved = tuple[str | None, tuple[str, ...], dict[str, Any] | None, float]
+
+
+def reserved(meta: dict[str, Any]) -> Reserved:
+    """``(data_id, tags, task, created)`` from a frame's metadata (None, (), None, 0.0 unset)."""
+    return reserved_of(meta.get(KEY_DATA), meta.get(KEY_TAGS), meta.get(KEY_TASK),
+                       meta.get(KEY_CREATED))
+
+
+def reserved_of(data_id: Any, tags: Any, task: Any, created: Any) -> Reserved:
+    """:func:`reserved` from the values of the keys (None for an absent one)."""
+    return (data_id if data_id.__class__ is str else None,
+            tuple(t for t in tags if t.__class__ is str) if tags.__class__ is list else (),
+            task if task.__class__ is dict else None,
+            float(created) if created.__class__ in (int, float) else 0.0)
 
 
 class Entry:
@@ -72,7 +94,7 @@ class Entry:
         # Runs once per asset when an index is built: kept to plain attribute reads.
         src = record["sources"][0]
         uri: str = src["uri"]
-        path = _uri_path(uri)
+        path = uri_path(uri)
         self.id: str = record["id"]
         self.uri = uri
         self.filename = path[path.rfind("/") + 1:]
@@ -87,24 +109,10 @@ class Entry:
         self.created = 0.0
         self._meta: dict[str, Any] | msgspec.Raw = {}
         if meta:
-            self._reserved(meta)
+            self._meta = meta
+            self.data_id, self.tags, self.task, self.created = reserved(meta)
         rois = record.get("rois")
         self.annotations = summarize(record) if rois or KEY_ANNOTATIONS in self.meta else ()
-
-    def _reserved(self, meta: dict[str, Any]) -> None:
-        self._meta = meta
-        data_id = meta.get(KEY_DATA)
-        if data_id.__class__ is str:
-            self.data_id = data_id
-        tags = meta.get(KEY_TAGS)
-        if tags.__class__ is list:
-            self.tags = tuple(t for t in tags if t.__class__ is str)
-        task = meta.get(KEY_TASK)
-        if task.__class__ is dict:
-            self.task = task
-        created = meta.get(KEY_CREATED)
-        if created.__class__ in (int, float):
-            self.created = float(created)
 
     @property
     def meta(self) -> dict[str, Any]:

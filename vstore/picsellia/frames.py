@@ -13,12 +13,11 @@ the Hyper-Datasets stats stay current).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from vstore.errors import InvalidArgumentError, NotFoundError
+from vstore.gcpause import paused_gc
 from vstore.model import record_to_frame
 
 if TYPE_CHECKING:
@@ -87,22 +86,6 @@ def update_version(
     return version.store.registry.write_version(
         version.dataset_id, version.version_id, step, message=message
     )
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a bulk read builds many small containers.
-
-    Records and index entries hold no reference cycles; without the pause the collector
-    rescans everything built so far again and again, which costs more than the work itself.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def iter_records(version: DatasetVersion, ids: Iterable[str], chunk: int = 2000

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from vstore.datasets.changes import diff_states
 from vstore.errors import MissingObjectError
 from vstore.picsellia import persisted
+from vstore.picsellia.build import ENTRY_FIELDS, build_columns
 from vstore.picsellia.columns import extractor, meta_keys
 from vstore.picsellia.entry import ROW, AnnSummary, Entry, restored, summarize
 from vstore.picsellia.frames import paused_gc, state_of
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from vstore.datasets.registry import VersionState
     from vstore.datasets.version import DatasetVersion
 
-__all__ = ["AnnSummary", "AssetIndex", "Entry", "asset_index", "summarize"]
+__all__ = ["ENTRY_FIELDS", "AnnSummary", "AssetIndex", "Entry", "asset_index", "summarize"]
 
 _MAX_CACHED = 4
 _BUILD_TRIES = 3
@@ -65,6 +66,8 @@ class AssetIndex:
             row of ``stored``, as it is).
         unsaved: records decoded since the persisted index it comes from (given for a patched
             index; 0 for a loaded one, all of them for a built one).
+        origin: ``"built"`` for ``stored`` columns built from records (see
+            ``vstore.picsellia.build``) rather than loaded.
 
     Attributes:
         root: the tree root.
@@ -75,8 +78,8 @@ class AssetIndex:
 
     def __init__(self, root: bytes, by_id: dict[str, Entry] | None = None,
                  stored: persisted.Stored | None = None, rows: list[Row] | None = None,
-                 unsaved: int | None = None, *, _made: list[Entry | None] | None = None
-                 ) -> None:
+                 unsaved: int | None = None, *, origin: str | None = None,
+                 _made: list[Entry | None] | None = None) -> None:
         self.root = root
         self._by_id = by_id
         self._stored = stored
@@ -92,10 +95,10 @@ class AssetIndex:
         self._lock = threading.Lock()
         if unsaved is not None:
             self.origin, self.unsaved = "patched", unsaved
-        elif stored is not None:
+        elif stored is not None and origin != "built":
             self.origin, self.unsaved = "loaded", 0
         else:
-            self.origin, self.unsaved = "built", len(by_id or ())
+            self.origin, self.unsaved = "built", len(self)
 
     def __len__(self) -> int:
         if self._stored is None:
@@ -109,9 +112,21 @@ class AssetIndex:
             if self._stored is None:
                 by_id = self._by_id or {}
                 self._entries = [by_id[k] for k in sorted(by_id)]
+            elif self._map is None and not any(self._made or ()):
+                self._entries = self._every_stored_entry()
             else:
                 self._entries = self.take(range(len(self)))
         return self._entries
+
+    def _every_stored_entry(self) -> list[Entry]:
+        """Every row of the stored index made into an entry, a column at a time."""
+        stored = self._stored
+        assert stored is not None
+        rows = zip(*(stored.column(n) for n in ROW), strict=True)
+        with paused_gc():
+            made = list(map(restored, rows, stored.column("extra"), stored.column("meta")))
+        self._made = made  # type: ignore[assignment]
+        return made
 
     def take(self, rows: Iterable[int]) -> list[Entry]:
         """The entries of the given rows, in that order."""
@@ -185,6 +200,11 @@ class AssetIndex:
         if self._map is None:
             return base
         return [base[r] if isinstance(r, int) else get(r) for r in self._map]
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Get the columns ``names`` ready at once (cheaper than one by one for some)."""
+        if self._stored is not None:
+            self._stored.prefetch(list(names))
 
     def persisted_rows(self) -> tuple[list[Any], list[Any]]:
         """What the persisted form holds of each row besides its columns: ``(task,
@@ -268,17 +288,18 @@ def _remember(key: tuple[str, str, str], index: AssetIndex) -> None:
         _last_root[key] = index.root
 
 
-#: What an entry reads of a record: decoding only this is cheaper than whole records.
-ENTRY_FIELDS = ["id", "sources.uri", "sources.content_type", "sources.width", "sources.height",
-                "rois.label", "rois.meta", "rois.poly", "rois.mask", "meta"]
-
-
-def _build(version: DatasetVersion, root: bytes) -> AssetIndex:
-    by_id = {}
+def _build(version: DatasetVersion, root: bytes) -> tuple[AssetIndex, bool]:
+    """The index of ``root`` from its records (see ``vstore.picsellia.build``), and whether
+    it is exact (the fallback reads the version as it is, which a writer may have moved)."""
     with paused_gc():
+        built = build_columns(root, version.store.repo.layers.items(root))
+        if built is not None:
+            return AssetIndex(root, stored=built, origin="built"), True
+        # ids out of key order (never written so): entries by id, as the records say
+        by_id = {}
         for record in version.get_iterator(projection=ENTRY_FIELDS):
             by_id[record["id"]] = Entry(record)
-    return AssetIndex(root, by_id)
+    return AssetIndex(root, by_id), state_of(version).tree == root
 
 
 def _patch(version: DatasetVersion, base: AssetIndex, root: bytes) -> AssetIndex:
@@ -328,8 +349,7 @@ def _fetch(version: DatasetVersion, key: tuple[str, str, str], state: VersionSta
     index = _from_disk(version, key, state)
     if index is not None:
         return index, True
-    index = _build(version, root)
-    return index, state_of(version).tree == root  # nobody wrote while we read
+    return _build(version, root)
 
 
 def asset_index(version: DatasetVersion, on_miss: Callable[[], None] | None = None) -> AssetIndex:
@@ -356,7 +376,10 @@ def asset_index(version: DatasetVersion, on_miss: Callable[[], None] | None = No
         index, exact = _fetch(version, key, state)
         if exact:
             drift = state.seq - _anchors.get(key, state.seq)
-            if _worth_saving(index, drift) and persisted.save(version.store, index):
+            # a built index is written after the answer, from a thread: it costs as much
+            # as the build, and only later processes need it
+            if _worth_saving(index, drift) and persisted.save(
+                    version.store, index, background=index.origin == "built"):
                 _anchors[key] = state.seq
             _remember(key, index)
             return index

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from vstore.errors import InvalidArgumentError, NoDataError, UsageError, WrongTypeError
+from vstore.picsellia import persisted
 from vstore.picsellia.enums import TagTarget
 from vstore.picsellia.index import AssetIndex, Entry
 from vstore.picsellia.query import AssetQuery, DataLookup, compile_asset_query
@@ -176,6 +177,16 @@ def select(index: AssetIndex, sel: Selection, lookup: DataLookup | None = None) 
         InvalidArgumentError: a bad limit, offset, order field or empty list filter.
         InvalidQueryError: ``q`` does not parse.
     """
+    try:
+        entries = _selected(index, sel, lookup)
+    finally:
+        persisted.release()  # a new index is written once the answer is out
+    if not entries:
+        raise NoDataError(f"No {sel.what} retrieved")
+    return entries
+
+
+def _selected(index: AssetIndex, sel: Selection, lookup: DataLookup | None) -> list[Entry]:
     _check_paging(sel)
     chosen = _list_filter(sel)
     query, tests = _predicates(sel, lookup)
@@ -183,15 +194,11 @@ def select(index: AssetIndex, sel: Selection, lookup: DataLookup | None = None) 
     if query is not None:
         rows = query.rows(index, rows)
     if not tests and sel.order_by is None:  # a page of rows: only its assets become entries
-        entries = index.take(_page(rows, sel, chosen))
-    else:
-        entries = index.take(rows)
-        if tests:
-            entries = [e for e in entries if all(t(e) for t in tests)]
-        entries = _page(_ordered(entries, sel.order_by), sel, chosen)
-    if not entries:
-        raise NoDataError(f"No {sel.what} retrieved")
-    return entries
+        return index.take(_page(rows, sel, chosen))
+    entries = index.take(rows)
+    if tests:
+        entries = [e for e in entries if all(t(e) for t in tests)]
+    return _page(_ordered(entries, sel.order_by), sel, chosen)
 
 
 def _page(items: list[T], sel: Selection, chosen: tuple[str, list[str]] | None) -> list[T]:

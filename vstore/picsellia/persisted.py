@@ -30,6 +30,8 @@ import logging
 import random
 import struct
 import threading
+import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from vstore.picsellia.index import AssetIndex
 
 __all__ = ["FORMAT", "MIN_ROWS", "Malformed", "Stored", "dumps", "load", "load_nearest",
-           "loads", "save"]
+           "loads", "release", "save", "wait_saved"]
 
 log = logging.getLogger("vstore.picsellia")
 
@@ -131,6 +133,9 @@ class Stored:
         """The metadata keys that have a column, most common first."""
         return [n[len(META):] for n in self._columns if n.startswith(META)]
 
+    def prefetch(self, names: Sequence[str]) -> None:
+        """Get columns ready to be read (a persisted index holds every column already)."""
+
 
 def _decode_column(name: str, encoding: str, payload: bytes, rows: int) -> list[Any]:
     """One column of a file: ``rows`` values of the column's type, or Malformed."""
@@ -168,6 +173,7 @@ def _encode_column(name: str, values: list[Any]) -> tuple[str, bytes]:
 def dumps(index: AssetIndex) -> bytes:
     """The persisted form of an index (see the module docstring)."""
     names = [*SCALARS, *LISTS, *(META + k for k in index.meta_keys(MAX_META_COLUMNS))]
+    index.prefetch(names)
     compress = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress
     columns = []
     for name in names:
@@ -244,8 +250,16 @@ def load(store: Store, root: bytes) -> Stored | None:
     return stored
 
 
-def save(store: Store, index: AssetIndex) -> bool:
+def save(store: Store, index: AssetIndex, background: bool = False) -> bool:
     """Persist an index (best effort: a full or read-only disk only costs the next process).
+
+    Args:
+        store: the store the index is of (where its cache is).
+        index: the index; it must not change afterwards.
+        background: write it from a thread of its own, which starts once the answer that
+            needed the index is out (:func:`release`, at most :data:`DEFER` seconds later),
+            so that it does not compete with the caller; the interpreter waits for it before
+            it exits (see also :func:`wait_saved`).
 
     Returns:
         Whether the index was handed to the cache (not when it is too small or caching is
@@ -254,14 +268,69 @@ def save(store: Store, index: AssetIndex) -> bool:
     cache = _cache(store)
     if cache is None or len(index) < MIN_ROWS:
         return False
-    data = dumps(index)
-    cache.put_many({index.root: data})
+    if not background:
+        _write(cache, index)
+        return True
+    go = threading.Event()
+    thread = threading.Thread(target=_write_later, args=(cache, index, go),
+                              name="vstore-index-save")
+    with _saving_lock:
+        _saving[:] = [(t, e) for t, e in _saving if t.is_alive()]
+        _saving.append((thread, go))
+    thread.start()
+    return True
+
+
+def _write(cache: ObjectCache, index: AssetIndex) -> None:
+    with paused_gc():
+        data = dumps(index)
+    cache.put_many({index.root: data})  # whole under a temporary name, then renamed
     # put_many trims once a process has added a tenth of the bound; short processes each
     # adding one index would never get there, so trim with the matching probability too.
     if _rng.random() < len(data) / max(1, cache.max_bytes // 10):
         cache.trim()
     index.unsaved = 0
-    return True
+
+
+def _write_later(cache: ObjectCache, index: AssetIndex, go: threading.Event) -> None:
+    go.wait(DEFER)
+    try:
+        _write(cache, index)
+    except Exception:  # best effort: the next process builds the index again
+        log.warning("could not persist the asset index of %s", index.root.hex(), exc_info=True)
+
+
+#: Most seconds a background save waits for :func:`release`.
+DEFER = 1.0
+_saving: list[tuple[threading.Thread, threading.Event]] = []
+_saving_lock = threading.Lock()
+
+
+def release() -> None:
+    """Let the background saves start: the answer that needed their index is out."""
+    with _saving_lock:
+        for _, go in _saving:
+            go.set()
+
+
+def wait_saved(timeout: float | None = None) -> bool:
+    """Write the indexes being persisted in the background now, and wait for them.
+
+    Args:
+        timeout: seconds to wait at most (None: as long as it takes).
+
+    Returns:
+        Whether every one is written.
+    """
+    release()
+    with _saving_lock:
+        pending = [t for t, _ in _saving]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for thread in pending:
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    with _saving_lock:
+        _saving[:] = [(t, e) for t, e in _saving if t.is_alive()]
+        return not _saving
 
 
 def load_nearest(store: Store, state: VersionState, depth: int

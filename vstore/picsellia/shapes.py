@@ -38,6 +38,7 @@ __all__ = [
     "ROI_KEYS",
     "ShapeState",
     "check_geometry",
+    "kind_of",
     "num",
     "roi_from_shape",
     "shape_from_roi",
@@ -171,15 +172,20 @@ def shape_kind(roi: dict[str, Any]) -> str | None:
     """The shape kind a ROI holds, or None for a ROI that is not a Picsellia shape."""
     meta = roi.get("meta")
     if meta:
-        kind = meta.get("_type")
-        marked = meta.get("_shape")
-        if marked is not None and marked in _MARKED and kind == _MARKED[marked]:
-            return str(marked)
-        if kind is not None:
-            return _BY_TYPE.get(kind)
-    if "poly" in roi:
+        return kind_of(meta.get("_type"), meta.get("_shape"), "poly" in roi, "mask" in roi)
+    return kind_of(None, None, "poly" in roi, "mask" in roi)
+
+
+def kind_of(roi_type: Any, marked: Any, has_poly: bool, has_mask: bool) -> str | None:
+    """The shape kind of a ROI from its ``meta._type`` and ``meta._shape`` (None when absent)
+    and whether it has ``poly`` and ``mask`` keys (see :func:`shape_kind`)."""
+    if marked is not None and marked in _MARKED and roi_type == _MARKED[marked]:
+        return str(marked)
+    if roi_type is not None:
+        return _BY_TYPE.get(roi_type)
+    if has_poly:
         return "polygon"
-    return None if "mask" in roi else "classification"
+    return None if has_mask else "classification"
 
 
 def _pairs(poly: Sequence[float]) -> list[list[float]]:
