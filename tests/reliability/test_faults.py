@@ -260,6 +260,13 @@ class Flush(Operation):
         self.apply_max = 1 << 30 if self.layers == "plain" else 0
         self.per_object = self.layers != "plain"
 
+    def configure(self, store: Store) -> Store:
+        if self.layers != "plain":
+            # Small shapes: four runs of a generation merge, runs fold at the base's size.
+            store.repo.layers.fanout = 4
+            store.repo.layers.fold_ratio = 1
+        return super().configure(store)
+
     def prepare(self, store: Store, workdir: Path) -> None:
         base = scaled(600 if self.layers == "merge" else 300)
         batches = [range(b, min(b + scaled(100), base)) for b in range(0, base, scaled(100))]
