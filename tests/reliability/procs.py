@@ -17,11 +17,11 @@ import functools
 import json
 import os
 import random
+import re
 import signal
 import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable, Iterable
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
@@ -294,7 +294,7 @@ def flush_writer(
     if apply_max is not None:
         store.repo.layers.apply_max = apply_max
     bc = get_version(store, version_id).get_bulk_context()
-    losses = _count_conflicts()
+    writes = _observe_writes(store)
     _wait(barrier)
     t0 = time.perf_counter()
     for j in range(flushes):
@@ -307,26 +307,30 @@ def flush_writer(
         time.sleep(pause)
     store.close()
     return {"prefix": prefix, "flushes": flushes, "seconds": time.perf_counter() - t0,
-            "conflicts": sum(losses.values()), "max_losses_in_a_row": max(losses, default=0)}
+            **write_figures(writes)}
 
 
-def _count_conflicts() -> Counter[int]:
-    """Count this process's lost version writes, by how many it had lost in a row.
+def _observe_writes(store: vstore.Store) -> list[Any]:
+    """Collect the :class:`~vstore.engine.turns.WriteReport` of every version write this
+    store makes (the registry's own account; it changes nothing it does)."""
+    writes: list[Any] = []
+    store.registry.observe_writes = writes.append
+    return writes
 
-    It observes the registry's retry loop (each lost compare-and-swap backs off
-    once) and changes nothing it does.
-    """
-    from vstore.datasets import registry
 
-    losses: Counter[int] = Counter()
-    backoff = registry._backoff
-
-    def observed(attempt: int) -> None:
-        losses[attempt + 1] += 1
-        backoff(attempt)
-
-    registry._backoff = observed
-    return losses
+def write_figures(writes: list[Any]) -> dict[str, Any]:
+    """What a worker's version writes went through: rounds lost (each one a retry),
+    attempts, turns taken and time spent leaving the next write to another's turn."""
+    return {
+        "writes": len(writes),
+        "conflicts": sum(w.lost for w in writes),
+        "early": sum(w.early for w in writes),
+        "max_losses_in_a_row": max((w.lost for w in writes), default=0),
+        "max_attempts": max((w.attempts for w in writes), default=0),
+        "turns": sum(w.turns for w in writes),
+        "waited": sum(w.waited for w in writes),
+        "slowest_write": max((w.seconds for w in writes), default=0.0),
+    }
 
 
 def snapshot_writer(
@@ -447,3 +451,31 @@ def _scale_pack_reuse(seconds: float) -> None:
     from vstore.engine.backends import packs
 
     packs.REUSE_AGE = seconds
+
+
+def finish_snapshot(
+    url: str, options: dict[str, Any] | None, cache_dir: str | None, dataset: str,
+    version_id: str, how: str, barrier: Any,
+) -> dict[str, Any]:
+    """Meet a snapshot a crash interrupted, as a user would, once the barrier opens.
+
+    ``how`` is ``list`` (list the dataset's versions, which finishes it) or ``retry``
+    (run the snapshot again by version id: it finishes it and raises ``ReadOnlyError``
+    naming the child). Returns the ids of the children of ``version_id`` it saw.
+    """
+    store = open_store(url, options, cache_dir)
+    _wait(barrier)
+    if how == "list":
+        versions = DatasetVersion.get_versions(dataset_name=dataset, store=store)
+        children = [v.version_id for v in versions if v.get_parent() == version_id]
+    else:
+        try:
+            DatasetVersion.create_snapshot(dataset_name=dataset, version_id=version_id,
+                                           store=store)
+        except vstore.ReadOnlyError as exc:
+            found = re.search(r"version_id='([0-9a-f]{32})'", str(exc))
+            children = [found.group(1)] if found else []
+        else:
+            raise AssertionError("a second snapshot of a published version succeeded")
+    store.close()
+    return {"how": how, "children": children}

@@ -13,8 +13,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vstore.datasets import lookup
-from vstore.datasets.registry import PUBLISHED, DatasetInfo, VersionState, new_id
+from vstore.datasets.registry import (
+    PUBLISHED,
+    SNAPSHOT,
+    DatasetInfo,
+    VersionState,
+    new_id,
+    snapshot_intent,
+)
 from vstore.datasets.store import Store
+from vstore.engine import WriteBatch
 from vstore.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -56,6 +64,21 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _already_published(state: VersionState, child: VersionState | None) -> ReadOnlyError:
+    """The error for a snapshot of a version that is already published."""
+    if child is not None:
+        return ReadOnlyError(
+            f"version {state.name!r} ({state.version_id}) is already published by a snapshot; "
+            f"its draft child is {child.name!r}: DatasetVersion.get_version(version_id="
+            f"{child.version_id!r}, ...)"
+        )
+    return ReadOnlyError(
+        f"version {state.name!r} ({state.version_id}) is already published; to change it, "
+        f"open a draft child: DatasetVersion.create_version(name, parent_version_ids="
+        f"[{state.version_id!r}])"
+    )
 
 
 def _check_tags(tags: Sequence[str] | None) -> list[str]:
@@ -345,8 +368,18 @@ class Catalog:
         The published version keeps its id; the child gets a new one and the
         parent's name unless ``child_name`` is given. Costs the same at any size.
 
+        One log entry is the commit point: it commits and publishes the draft and
+        records the child to open (chosen beforehand). The child and the version's
+        write-once ref follow; if a crash stops the snapshot between them, the next
+        listing of the dataset's versions (or this call, retried) finishes it with
+        the same child, so a snapshot is either not there or whole.
+
         Returns:
             The new draft child.
+
+        Raises:
+            ReadOnlyError: the version is already published (by a snapshot: the error
+                names its child).
         """
         s = lookup.resolve_store(store)
         info = lookup.resolve_dataset(s.registry, dataset_id, dataset_name)
@@ -358,23 +391,35 @@ class Catalog:
                     "snapshot with version_id or version_name"
                 )
         state = lookup.resolve_version(s.registry, info, version_id, version_name)
+        if state.status == PUBLISHED:
+            raise _already_published(state, s.registry.snapshot_child(state))
         pub_meta = lookup.check_metadata(publish_metadata, "publish_metadata")
         child_meta = lookup.check_metadata(child_metadata, "child_metadata")
         stamp = _now_iso()
-        snap = cls._wrap(s, info, state)
-        original_name = state.name
-        updates: dict[str, Any] = {"name": publish_name or f"snapshot {stamp}"}
-        updates["comment"] = publish_comment or f"published at {stamp} by {_user()}"
+        intent = snapshot_intent(child_name or state.name, child_comment or "", child_meta)
+        updates: dict[str, Any] = {
+            "name": publish_name or f"snapshot {stamp}",
+            "comment": publish_comment or f"published at {stamp} by {_user()}",
+            SNAPSHOT: intent,
+        }
         if publish_metadata is not None:
             updates["metadata"] = pub_meta
-        snap._publish(updates)
-        child = s.registry.create_version(
-            info.id,
-            child_name or original_name,
-            snap._state,
-            comment=child_comment or "",
-            metadata=child_meta,
-        )
+        commit = cls._wrap(s, info, state)._commit_change({"added": 0, "modified": 0,
+                                                           "deleted": 0})
+
+        def publish(st: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]]:
+            tree, committed = commit(st, batch)
+            return tree, {**committed, **updates, "status": PUBLISHED, "published": time.time()}
+
+        published = s.registry.write_version(info.id, state.version_id, publish,
+                                             message="publish")
+        s.registry.freeze(published)  # opens the child, then writes the write-once ref
+        child = s.registry.version(info.id, intent["child"])
+        if child is None:
+            raise NotFoundError(
+                f"the child {intent['child']} of snapshot {state.version_id} was removed while "
+                "it was being opened"
+            )
         return cls._wrap(s, info, child)
 
     # -- class methods: frames ------------------------------------------------------------

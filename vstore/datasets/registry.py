@@ -10,11 +10,22 @@ Layout of the refs::
 A version's commit holds the frames tree (keyed by frame id) and, in its
 metadata, everything else about the version (name, status, parent, stats...).
 Every change to a version is one new commit appended to its log with a
-compare-and-swap on the head, so concurrent writers never lose each other's work.
+compare-and-swap on the head, so concurrent writers never lose each other's work;
+a writer that keeps losing takes a turn (decision 0009).
+
+A snapshot publishes a version with the intent to open its child (``meta["snapshot"]``:
+the child's id, name, comment and metadata, chosen before publishing): that one log
+entry is the commit point. The child's first commit is a pure function of the published
+commit and the intent, so whoever finishes it (the snapshot itself, a retry, any
+listing of the versions) writes the same one, once (decision 0010).
+
+Each entry of a version's log carries the version's status in its meta, so a writer can
+tell a published version without reading the commit.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import uuid
@@ -25,9 +36,13 @@ from typing import Any
 from vstore.datasets.stats import empty_stats
 from vstore.engine import Commit, Repository, WriteBatch
 from vstore.engine.codec import ObjectKind, decode, encode
+from vstore.engine.commits import write_commit
+from vstore.engine.refs import RefEntry
 from vstore.engine.tree import EMPTY_ROOT
+from vstore.engine.turns import Turns, WriteReport
 from vstore.errors import (
     AlreadyExistsError,
+    BackendError,
     ConflictError,
     CorruptObjectError,
     InvalidArgumentError,
@@ -35,13 +50,20 @@ from vstore.errors import (
     ReadOnlyError,
 )
 
-__all__ = ["DRAFT", "PUBLISHED", "COMMITTED", "DatasetInfo", "Registry", "VersionState"]
+__all__ = [
+    "DRAFT", "PUBLISHED", "COMMITTED", "SNAPSHOT", "DatasetInfo", "Registry", "VersionState",
+    "WriteReport",
+]
 
 DRAFT = "draft"
 COMMITTED = "committed"
 PUBLISHED = "published"
+#: the meta key of a published version's snapshot intent (its child, chosen before publishing)
+SNAPSHOT = "snapshot"
 MAX_NAME = 256
 _WRITE_TRIES = 64
+#: seconds a version write keeps trying against concurrent writers before ConflictError
+WRITE_PATIENCE = 600.0
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -142,9 +164,8 @@ class VersionState:
 
 
 def _version_meta(
-    dataset_id: str, version_id: str, name: str, parent: str | None, **extra: Any
+    dataset_id: str, version_id: str, name: str, parent: str | None, now: float, **extra: Any
 ) -> dict[str, Any]:
-    now = time.time()
     meta: dict[str, Any] = {
         "dataset": dataset_id,
         "version": version_id,
@@ -173,10 +194,31 @@ def _links(meta: dict[str, Any], tree: bytes) -> tuple[bytes, ...]:
     return tuple(sorted({t for t in named if isinstance(t, bytes) and t not in (tree, EMPTY_ROOT)}))
 
 
-def _backoff(attempt: int) -> None:
-    # Jittered exponential backoff: writers that collided spread out.
-    base = min(0.001 * (2 ** min(attempt, 8)), 0.2)
-    time.sleep(base * (0.5 + (uuid.uuid4().int % 1000) / 1000))
+def snapshot_intent(name: str, comment: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """What a snapshot records in the version it publishes: the child it opens.
+
+    Everything about the child is chosen here, before the publish; with the published
+    commit it determines the child's first commit, so whoever finishes an interrupted
+    snapshot opens the same child.
+    """
+    return {"child": new_id(), "name": check_name(name, "version"), "comment": comment,
+            "metadata": metadata}
+
+
+def _entry_meta(commit: Commit) -> dict[str, Any]:
+    """What a version's log entry says besides the commit: its status, so that a writer
+    can tell a published version from the entry alone (no commit read before a turn)."""
+    return {"status": commit.meta.get("status")}
+
+
+def _intent(state: VersionState) -> dict[str, Any] | None:
+    """The snapshot intent of a published version, if it has a well-formed one."""
+    intent = state.meta.get(SNAPSHOT) if state.status == PUBLISHED else None
+    if not isinstance(intent, dict) or not isinstance(intent.get("child"), str):
+        return None
+    if not _ID_RE.match(intent["child"]) or not isinstance(intent.get("name"), str):
+        return None
+    return intent
 
 
 class Registry:
@@ -185,6 +227,8 @@ class Registry:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
         self.refs = repo.refs
+        #: called with the :class:`WriteReport` of every version write (tests, diagnostics)
+        self.observe_writes: Callable[[WriteReport], None] | None = None
 
     # -- datasets ------------------------------------------------------------------
 
@@ -279,12 +323,77 @@ class Registry:
         return VersionState(dataset_id, version_id, head.seq, self.repo.read_commit(head.value))
 
     def versions(self, dataset_id: str) -> list[VersionState]:
-        out = []
-        for vid in self.version_ids(dataset_id):
+        """Every live version of a dataset, a snapshot's child included even if the
+        snapshot was interrupted before opening it (this call finishes it)."""
+        ids = self.version_ids(dataset_id)
+        states = {}
+        for vid in ids:
             s = self.version(dataset_id, vid)
             if s is not None:
-                out.append(s)
-        return out
+                states[vid] = s
+        for s in list(states.values()):
+            child = self._roll_forward(s, set(ids), states)
+            if child is not None:
+                states[child.version_id] = child
+        return [states[vid] for vid in sorted(states)]
+
+    def _roll_forward(
+        self, state: VersionState, ids: set[str], states: dict[str, VersionState]
+    ) -> VersionState | None:
+        """Finish the snapshot ``state`` was published by, if a crash interrupted it.
+
+        A snapshot is finished when its write-once ref exists (written last). That is
+        read only when the child is missing from the listing, or is there but never
+        written since it was opened: a listing of finished snapshots costs no read.
+        """
+        intent = _intent(state)
+        if intent is None:
+            return None
+        cid = intent["child"]
+        child = states.get(cid)
+        if cid in ids and (child is None or child.seq > 1):
+            return None  # opened, and removed or written since: finished long ago
+        if self.is_frozen(state):
+            return None  # finished (or copied here without its child: not ours to add)
+        try:
+            self.freeze(state)
+        except BackendError:
+            return child  # a reader that cannot write still reads; the next one finishes it
+        return self.version(state.dataset_id, cid)
+
+    def _first_commit(
+        self,
+        dataset_id: str,
+        vid: str,
+        name: str,
+        parent: VersionState | None,
+        batch: WriteBatch,
+        change: Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None]
+        | None = None,
+        when: float | None = None,
+        **extra: Any,
+    ) -> Commit:
+        """The first commit of a new version (a pure function of its arguments and
+        ``when``, which defaults to now)."""
+        now = time.time() if when is None else when
+        check_name(name, "version")
+        parents: tuple[bytes, ...] = ()
+        meta = _version_meta(dataset_id, vid, name, parent.version_id if parent else None, now)
+        if parent is None:
+            tree = EMPTY_ROOT
+        else:
+            tree, parents = parent.tree, (parent.commit.id,)
+            committed = parent.meta.get("committed_stats") or parent.meta["stats"]
+            meta.update(stats=committed, stats_tree=parent.tree, committed_stats=committed,
+                        committed_tree=parent.tree)
+        meta.update(extra)
+        if change is not None:
+            got = change(VersionState(dataset_id, vid, 0, Commit(tree, parents, meta=meta)), batch)
+            if got is not None:
+                tree = got[0]
+                meta.update(got[1])
+        return write_commit(batch, tree, parents, f"create version {name}", meta,
+                            _links(meta, tree), when=now)
 
     def create_version(
         self,
@@ -301,32 +410,11 @@ class Registry:
         it is created: its first commit holds the result, so it appears whole or not at all.
         """
         vid = new_id()
-        check_name(name, "version")
-        parents: tuple[bytes, ...] = ()
-        stats_from: dict[str, Any] = {}
-        if parent is None:
-            tree = EMPTY_ROOT
-        else:
-            tree, parents = parent.tree, (parent.commit.id,)
-            committed = parent.meta.get("committed_stats") or parent.meta["stats"]
-            stats_from = {
-                "stats": committed, "stats_tree": parent.tree, "committed_stats": committed,
-                "committed_tree": parent.tree,
-            }
-        meta = _version_meta(dataset_id, vid, name, parent.version_id if parent else None)
-        meta.update(stats_from)
-        meta.update(extra)
         batch = self.repo.batch()
-        if change is not None:
-            got = change(VersionState(dataset_id, vid, 0, Commit(tree, parents, meta=meta)), batch)
-            if got is not None:
-                tree = got[0]
-                meta.update(got[1])
-        commit = self.repo.commit(
-            tree, parents, f"create version {name}", meta, _links(meta, tree), batch=batch
-        )
+        commit = self._first_commit(dataset_id, vid, name, parent, batch, change, **extra)
         batch.flush()
-        if not self.refs.append(f"versions/{dataset_id}/{vid}", commit.id, 0).ok:
+        if not self.refs.append(f"versions/{dataset_id}/{vid}", commit.id, 0,
+                                _entry_meta(commit)).ok:
             raise AlreadyExistsError(f"version id {vid} exists")  # a 128-bit random clash
         return VersionState(dataset_id, vid, 1, commit)
 
@@ -343,46 +431,99 @@ class Registry:
 
         ``change(state, batch)`` returns the new tree and metadata updates from
         the current state (it is called again on the new head if another writer
-        wins), or None to leave the version as it is.
+        wins), or None to leave the version as it is. Writers take turns when one
+        keeps losing (:mod:`vstore.engine.turns`).
 
         Raises:
             NotFoundError: the version does not exist.
             ReadOnlyError: the version is published.
-            ConflictError: other writers kept winning.
+            ConflictError: other writers kept winning for :data:`WRITE_PATIENCE` seconds.
         """
-        for attempt in range(_WRITE_TRIES):
-            state = self.version(dataset_id, version_id)
-            if state is None:
-                raise NotFoundError(f"version {version_id} of dataset {dataset_id} does not exist")
-            if state.status == PUBLISHED and not allow_published:
-                raise ReadOnlyError(
-                    f"version {state.name!r} ({version_id}) is published and cannot change; "
-                    "create a child version to edit it"
-                )
+        turns = Turns(self.refs, f"versions/{dataset_id}/{check_id(version_id, 'version')}",
+                      WRITE_PATIENCE)
+        try:
+            return self._write_rounds(turns, dataset_id, version_id, change, message,
+                                      allow_published)
+        except Exception:
+            turns.release()
+            raise
+        finally:
+            if self.observe_writes is not None:
+                self.observe_writes(turns.finish())
+
+    def _write_rounds(
+        self,
+        turns: Turns,
+        dataset_id: str,
+        version_id: str,
+        change: Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None],
+        message: str,
+        allow_published: bool,
+    ) -> VersionState:
+        while not turns.expired():
+            head = self._writable_head(turns.log, version_id, allow_published, turns.known)
+            base = turns.ready(head)
+            if base is None:
+                continue
+            # A turn repeats the entry it sits on. Reading the commit may mean fetching
+            # another writer's pack index: it comes after taking a turn, not before.
+            assert base.value is not None
+            state = VersionState(dataset_id, version_id, base.seq,
+                                 self.repo.read_commit(base.value))
             batch = self.repo.batch()
             result = change(state, batch)
             if result is None:
+                turns.release()
                 return state
-            tree, updates = result
-            meta = dict(state.meta)
-            meta.update(updates)
-            meta["updated"] = time.time()
-            commit = self.repo.commit(
-                tree,
-                state.commit.parents,
-                message or state.commit.message,
-                meta,
-                _links(meta, tree),
-                batch=batch,
-            )
+            commit = self._next_commit(state, result, message, batch)
+            if turns.moved(base):
+                continue  # another writer got there while we computed: nothing uploaded
             batch.flush()
-            got = self.refs.append(f"versions/{dataset_id}/{version_id}", commit.id, state.seq)
+            got = self.refs.append(turns.log, commit.id, base.seq,
+                                   {**turns.carry(base), **_entry_meta(commit)})
+            turns.landed(got)
             if got.ok:
                 return VersionState(dataset_id, version_id, got.entry.seq, commit)
-            _backoff(attempt)
         raise ConflictError(
-            f"version {version_id}: gave up after {_WRITE_TRIES} attempts against "
-            "concurrent writers"
+            f"version {version_id}: gave up after {turns.patience:.0f} s and "
+            f"{turns.report.attempts} attempts against concurrent writers; nothing was "
+            "written, try again"
+        )
+
+    def _writable_head(
+        self, log: str, version_id: str, allow_published: bool, known: int
+    ) -> RefEntry:
+        """The head of a version's log, if the version may be written.
+
+        The entry says whether the version is published (its meta, since entries carry
+        the status); an entry without it (an older writer's, a copy's) needs its commit.
+        """
+        head = self.refs.head(log, known)
+        if head is None or head.value is None:
+            dataset_id = log.split("/")[1]
+            raise NotFoundError(f"version {version_id} of dataset {dataset_id} does not exist")
+        status = head.meta.get("status")
+        if status is None:
+            status = self.repo.read_commit(head.value).meta.get("status")
+        if status == PUBLISHED and not allow_published:
+            name = self.repo.read_commit(head.value).meta.get("name")
+            raise ReadOnlyError(
+                f"version {name!r} ({version_id}) is published and cannot change; create a "
+                "child version to edit it"
+            )
+        return head
+
+    def _next_commit(
+        self, state: VersionState, result: tuple[bytes, dict[str, Any]], message: str,
+        batch: WriteBatch,
+    ) -> Commit:
+        tree, updates = result
+        meta = dict(state.meta)
+        meta.update(updates)
+        meta["updated"] = time.time()
+        return self.repo.commit(
+            tree, state.commit.parents, message or state.commit.message, meta,
+            _links(meta, tree), batch=batch,
         )
 
     def remove_version(self, state: VersionState) -> bool:
@@ -391,9 +532,47 @@ class Registry:
             f"versions/{state.dataset_id}/{state.version_id}", None, state.seq
         ).ok
 
+    # -- publishing and snapshots ----------------------------------------------------
+
     def freeze(self, state: VersionState) -> None:
-        """Record the published commit of a version in a write-once ref."""
+        """Finish a publish: record its commit in the version's write-once ref.
+
+        A version published by a snapshot gets its child first: the write-once ref,
+        written last, is what says the snapshot is finished.
+        """
+        if _intent(state) is not None:
+            self._open_child(state)
         self.refs.create_frozen(f"published/{state.dataset_id}/{state.version_id}", state.commit.id)
+
+    def _open_child(self, parent: VersionState) -> None:
+        intent = _intent(parent)
+        assert intent is not None
+        batch = self.repo.batch()
+        # The child's time comes from the published commit (just after it), not from a
+        # clock: every finisher writes the same first commit.
+        updated = parent.meta.get("updated")
+        last = max(parent.commit.time, float(updated) if isinstance(updated, float) else 0.0)
+        commit = self._first_commit(
+            parent.dataset_id, intent["child"], intent["name"], parent, batch,
+            when=math.nextafter(last, math.inf), comment=str(intent.get("comment") or ""),
+            metadata=dict(intent.get("metadata") or {}),
+        )
+        batch.flush()
+        # Entry 1 is created once: a second finisher (a retry, a reader) brings the same
+        # commit and finds it there, or finds the child's later writes.
+        self.refs.append(f"versions/{parent.dataset_id}/{intent['child']}", commit.id, 0,
+                         _entry_meta(commit))
+
+    def snapshot_child(self, state: VersionState) -> VersionState | None:
+        """The child a snapshot opened when it published ``state`` (finishing the
+        snapshot if a crash interrupted it), or None: not published by a snapshot, or
+        the child was removed."""
+        intent = _intent(state)
+        if intent is None:
+            return None
+        if not self.is_frozen(state):
+            self.freeze(state)
+        return self.version(state.dataset_id, intent["child"])
 
     def is_frozen(self, state: VersionState) -> bool:
         """Whether the write-once ref of a published version exists."""

@@ -11,6 +11,15 @@ The newest entry is found from a hint (``hints/<name>``, overwritten every 16th
 append, so possibly stale) by probing forward with galloping steps, so reading
 the head costs a few reads whatever the log's length.
 
+A **turn** is an entry that changes nothing (it repeats the head's value) and
+reserves the entry after it for one writer (``meta["turn"]``, a token the writer
+chose) for a lease of a few seconds: writers that honour it leave that entry to
+the holder, so a writer that keeps losing the race gets the next write. The
+reservation is itself a create-if-absent append, so at most one writer holds
+the next entry; nothing but cooperation makes others wait, and a turn whose
+holder died stops counting when its lease runs out (:mod:`vstore.engine.turns`,
+decision 0009).
+
 A **write-once ref** (``frozen/<name>``) is created once and never changed.
 """
 
@@ -27,11 +36,13 @@ from vstore.engine.backends.base import Backend, check_key
 from vstore.engine.codec import decode, encode
 from vstore.errors import BackendError, CorruptObjectError, InvalidArgumentError
 
-__all__ = ["AppendResult", "RefEntry", "RefStore"]
+__all__ = ["TURN", "AppendResult", "RefEntry", "RefStore"]
 
 _SEQ_DIGITS = 16
 _CREATE_TRIES = 5
 _HINT_EVERY = 16
+#: the entry meta key of a turn: the token of the writer the next entry is reserved for
+TURN = "turn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,18 @@ class RefEntry:
     time: float
     meta: dict[str, Any] = field(default_factory=dict)
     nonce: bytes = b""
+
+    @property
+    def turn(self) -> str | None:
+        """The token of the writer this entry reserves the next entry for, or None."""
+        t = self.meta.get(TURN)
+        return t if isinstance(t, str) else None
+
+    @property
+    def lease(self) -> float:
+        """How long (seconds) a turn holds, counted from when a writer first sees it."""
+        lease = self.meta.get("lease")
+        return float(lease) if isinstance(lease, (int, float)) else 0.0
 
     def _body(self) -> bytes:
         return encode(
@@ -96,6 +119,11 @@ def _check_name(name: str) -> str:
         ) from None
 
 
+def _plain(meta: dict[str, Any]) -> dict[str, Any]:
+    """An entry's meta without what makes it a turn (or a turn's release)."""
+    return {k: v for k, v in meta.items() if k not in (TURN, "lease", "released", "ticket")}
+
+
 class RefStore:
     """Ref logs and write-once refs over a backend."""
 
@@ -111,12 +139,28 @@ class RefStore:
         raw = self.backend.read_key(self._entry_key(name, seq))
         return None if raw is None else RefEntry._parse(name, raw)
 
-    def head(self, name: str) -> RefEntry | None:
-        """Return the newest entry of log ``name``, or None if it has none."""
+    def entry(self, name: str, seq: int) -> RefEntry | None:
+        """Return entry ``seq`` of log ``name``, or None if it does not exist (one read).
+
+        ``entry(name, head.seq + 1) is not None`` says, for one read, that the head moved.
+        """
         _check_name(name)
-        hint = self.backend.read_key(f"hints/{name}")
-        lo = int(hint) if hint and hint.isdigit() else 0
-        lo_entry = self._read_entry(name, lo) if lo else None
+        return self._read_entry(name, seq) if seq >= 1 else None
+
+    def head(self, name: str, known: int = 0) -> RefEntry | None:
+        """Return the newest entry of log ``name``, or None if it has none.
+
+        Args:
+            name: the log.
+            known: a seq the caller has seen in the log (a writer that just lost a race
+                knows the winner's): probing starts there instead of at the hint.
+        """
+        _check_name(name)
+        lo, lo_entry = known, self._read_entry(name, known) if known > 0 else None
+        if lo_entry is None:
+            hint = self.backend.read_key(f"hints/{name}")
+            lo = int(hint) if hint and hint.isdigit() else 0
+            lo_entry = self._read_entry(name, lo) if lo else None
         if lo and lo_entry is None:
             lo = 0  # a hint ahead of the log (log deleted): start over
         step = 1
@@ -171,6 +215,31 @@ class RefStore:
             self._write_hint(name, entry.seq)
             return AppendResult(True, winner)
         return AppendResult(False, winner)
+
+    def reserve(
+        self, head: RefEntry, token: str, lease: float, meta: dict[str, Any] | None = None
+    ) -> AppendResult:
+        """Append a turn on ``head``: the entry after it is reserved for ``token``.
+
+        The turn repeats ``head``'s value and meta, so what the log says does not change.
+
+        Args:
+            head: the entry to reserve on (it must be the head, or the append fails).
+            token: the reserving writer's token (a short random string).
+            lease: seconds the turn holds, counted by each writer from when it sees it.
+            meta: more data for the turn (overrides what it repeats).
+
+        Returns:
+            What the append did: ``ok`` if the turn is now the head.
+        """
+        return self.append(head.name, head.value, head.seq,
+                           {**_plain(head.meta), **(meta or {}), TURN: token, "lease": lease})
+
+    def release(self, turn: RefEntry) -> AppendResult:
+        """End an unused turn early: append an entry that repeats its value and meta and
+        reserves nothing (fails harmlessly if the log moved on)."""
+        return self.append(turn.name, turn.value, turn.seq,
+                           {**_plain(turn.meta), "released": turn.turn})
 
     def _create(self, key: str, body: bytes) -> bool:
         delay = 0.05
