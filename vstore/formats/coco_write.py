@@ -23,7 +23,19 @@ from vstore.formats.model import AnnotationSet, Box, ImageAnnotations, Keypoint,
 from vstore.formats.paths import atomic_write, check_name
 from vstore.gcpause import paused_gc
 
-__all__ = ["IMAGE_KEYS", "SECTIONS", "Unsupported", "coco_dict", "write_coco"]
+__all__ = [
+    "IMAGE_KEYS",
+    "SECTIONS",
+    "Unsupported",
+    "assign_ids",
+    "categories",
+    "category_ids",
+    "coco_dict",
+    "coco_header",
+    "coco_objects",
+    "image_dict",
+    "write_coco",
+]
 
 Unsupported = Literal["error", "skip"]
 
@@ -67,24 +79,44 @@ def coco_dict(
     """
     aset = rescaled(aset, normalized=False, source=source)
     labels = aset.all_labels()
-    wanted = [aset.category_ids.get(n) if keep_ids else None for n in labels]
-    cat_ids = dict(zip(labels, _assign_ids(wanted, category_id_base), strict=True))
-    image_ids = _assign_ids([im.image_id if keep_ids else None for im in aset.images], 1)
-    objects = [list(_objects(im, unsupported, source)) for im in aset.images]
-    ann_ids = _assign_ids([obj.id if keep_ids else None for objs in objects for obj in objs], 1)
-    out: dict[str, Any] = {"info": dict(aset.info), "licenses": []}
-    if aset.source_format in (None, "coco"):
-        out.update({k: v for k, v in aset.extra.items() if k not in SECTIONS})
+    cat_ids = category_ids(aset, labels, category_id_base, keep_ids)
+    image_ids = assign_ids([im.image_id if keep_ids else None for im in aset.images], 1)
+    objects = [list(coco_objects(im, unsupported, source)) for im in aset.images]
+    ann_ids = assign_ids([obj.id if keep_ids else None for objs in objects for obj in objs], 1)
+    out = coco_header(aset)
     out["images"] = [
-        _image_dict(im, iid, source) for im, iid in zip(aset.images, image_ids, strict=True)
+        image_dict(im, iid, source) for im, iid in zip(aset.images, image_ids, strict=True)
     ]
     flat = [(iid, obj) for iid, objs in zip(image_ids, objects, strict=True) for obj in objs]
     out["annotations"] = [
         obj.to_dict(aid, iid, cat_ids[obj.label])
         for aid, (iid, obj) in zip(ann_ids, flat, strict=True)
     ]
-    out["categories"] = [_category_dict(aset, name, cid) for name, cid in cat_ids.items()]
+    out["categories"] = categories(aset, cat_ids)
     return out
+
+
+def coco_header(aset: AnnotationSet) -> dict[str, Any]:
+    """The top-level keys of a COCO dict that come before ``images``: ``info``, ``licenses``
+    and the other top-level keys of a set read from COCO (or built in memory)."""
+    out: dict[str, Any] = {"info": dict(aset.info), "licenses": []}
+    if aset.source_format in (None, "coco"):
+        out.update({k: v for k, v in aset.extra.items() if k not in SECTIONS})
+    return out
+
+
+def category_ids(
+    aset: AnnotationSet, labels: Sequence[str], base: int, keep_ids: bool = True
+) -> dict[str, int | str]:
+    """The COCO category id of each label: its id in ``aset.category_ids`` (with
+    ``keep_ids``), else an unused int from ``base`` on, in label order."""
+    wanted = [aset.category_ids.get(n) if keep_ids else None for n in labels]
+    return dict(zip(labels, assign_ids(wanted, base), strict=True))
+
+
+def categories(aset: AnnotationSet, cat_ids: dict[str, int | str]) -> list[dict[str, Any]]:
+    """The ``categories`` list: one dict per label, with the label's extra fields."""
+    return [_category_dict(aset, name, cid) for name, cid in cat_ids.items()]
 
 
 @paused_gc()
@@ -130,7 +162,7 @@ def write_coco(
     return target
 
 
-def _assign_ids(wanted: Sequence[int | str | None], base: int) -> list[int | str]:
+def assign_ids(wanted: Sequence[int | str | None], base: int) -> list[int | str]:
     """Keep each wanted id the first time it appears; give the others unused ints from base."""
     taken = {w for w in wanted if w is not None}
     seen: set[int | str] = set()
@@ -148,7 +180,14 @@ def _assign_ids(wanted: Sequence[int | str | None], base: int) -> list[int | str
     return out
 
 
-def _image_dict(image: ImageAnnotations, image_id: int | str, source: str | None) -> dict[str, Any]:
+def image_dict(image: ImageAnnotations, image_id: int | str, source: str | None
+               ) -> dict[str, Any]:
+    """The ``images`` item of an image (its name checked, its size required).
+
+    Raises:
+        FormatError: the image has no width and height, or no name.
+        UnsafePathError: the name would leave the folder.
+    """
     check_name(image.filename, what="image file name", source=source)
     if not image.width or not image.height:
         raise FormatError(
@@ -247,9 +286,14 @@ def _segmentation(shapes: list[Shape]) -> list[list[float]] | dict[str, Any]:
     ]
 
 
-def _objects(
+def coco_objects(
     image: ImageAnnotations, unsupported: Unsupported, source: str | None
 ) -> Iterator[_Object]:
+    """The COCO annotations of an image: its shapes, the parts of one object merged.
+
+    Raises:
+        FormatError: a line or a point, with ``unsupported="error"``.
+    """
     groups: dict[tuple[int | str, str], _Object] = {}
     objects: list[_Object] = []
     for shape in image.shapes:

@@ -51,6 +51,7 @@ from vstore.formats.geometry import shape_bbox, union_bbox
 from vstore.formats.paths import atomic_write
 from vstore.gcpause import paused_gc
 from vstore.picsellia import frames
+from vstore.picsellia.coco_export import coco_of_version
 from vstore.picsellia.enums import (
     AnnotationExportKey,
     AnnotationFileType,
@@ -154,13 +155,23 @@ def build_coco(version: DatasetVersion, worker: object, status: AnnotationStatus
                key: AnnotationExportKey, category_id_base: int, unsupported: Unsupported,
                source: str | None = None) -> dict[str, Any]:
     """See ``DatasetVersion.build_coco_file_locally`` (``source``: the file it goes to)."""
+    from vstore.picsellia.version_meta import known_labels
+
     base = _check_base(category_id_base)
-    aset = _with_formats(version, to_annotation_set(version, assets, worker, status, key))
+    whole = assets is None and worker is None and status is None
+    # A whole version goes straight from the records (the labels alone first); the general
+    # path makes the AnnotationSet of every image.
+    aset = _with_formats(version, AnnotationSet(labels=known_labels(version)) if whole
+                         else to_annotation_set(version, assets, worker, status, key))
     if enforced_ordered_categories is not None:
         _enforce(aset, list(enforced_ordered_categories), base)
     aset.info = {"description": f"{version.dataset_name} / {version.version_name}",
                  "version": version.version_name}
-    data = coco_dict(aset, category_id_base=base, unsupported=unsupported, source=source)
+    data = coco_of_version(version, aset, key, base, unsupported, source) if whole else None
+    if data is None:
+        if whole:  # the fast pass gave up: the general path, whose errors are the reference
+            aset.images = to_annotation_set(version, None, None, None, key).images
+        data = coco_dict(aset, category_id_base=base, unsupported=unsupported, source=source)
     data["categories"].sort(key=lambda c: c["id"])  # kept ids may not follow label order
     return data
 

@@ -50,8 +50,8 @@ from vstore.picsellia.shapes import ShapeState, check_geometry, shape_from_roi
 if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
 
-__all__ = ["IMPORT_TYPES", "apply_annotation_set", "image_name", "require_import_type",
-           "to_annotation_set"]
+__all__ = ["IMPORT_TYPES", "apply_annotation_set", "asset_image", "image_name",
+           "require_import_type", "to_annotation_set"]
 
 IMPORT_TYPES = (InferenceType.OBJECT_DETECTION, InferenceType.SEGMENTATION,
                 InferenceType.CLASSIFICATION, InferenceType.KEYPOINT, InferenceType.MASK)
@@ -150,6 +150,14 @@ def to_annotation_set(version: DatasetVersion, assets: Sequence[Any] | None = No
                 images.append(_image(entry, record, key, worker, status, include_unannotated))
     return AnnotationSet(labels=known_labels(version),
                          images=[im for im in images if im is not None])
+
+
+def asset_image(entry: Entry, record: dict[str, Any], export_key: AnnotationExportKey
+                ) -> ImageAnnotations | None:
+    """The image of one asset in an export of every annotated asset: the shapes of its newest
+    annotation (None for an asset without annotation); as :func:`to_annotation_set` makes it.
+    """
+    return _image(entry, record, export_key, None, None, False)
 
 
 def _raw(roi: dict[str, Any], kind: str, _i: int, aid: str) -> tuple[dict[str, Any], str, str]:
