@@ -143,6 +143,20 @@ def test_random_metadata_and_shapes_build_like_entries() -> None:
     _check(built, raws, ["a", "b", "c", "camera"])
 
 
+def test_metadata_columns_of_one_plain_type_build_like_entries() -> None:
+    # columns of str, int, bool or None values are made a distinct value at a time
+    rng = random.Random(5)
+    pools: dict[str, list[Any]] = {
+        "s": ["a", "b", "", None], "n": [0, 1, 2, -1, None], "b": [True, False, None],
+        "ib": [0, 1, True, False], "fs": [1.0, -0.0, 0.0, "x"], "sl": ["a", ["a"], None]}
+    records = [_record(i, **{k: rng.choice(p) for k, p in pools.items() if rng.random() < 0.8})
+               for i in range(300)]
+    raws = [encode(r) for r in records]
+    built = build_columns(b"r" * 32, ((b"", raw) for raw in raws))
+    assert built is not None
+    _check(built, raws, list(pools))
+
+
 def test_ids_out_of_order_are_refused() -> None:
     raws = [encode(_record(2)), encode(_record(1))]
     assert build_columns(b"r" * 32, ((b"", raw) for raw in raws)) is None

@@ -115,6 +115,7 @@ class _Rows:
     def __init__(self) -> None:
         self.shared: dict[Any, Any] = {}
         self.shapes: dict[tuple[Any, ...], Any] = {}
+        self.boxes: dict[str | None, Any] = {}  # the shape of a plain rectangle, by label
         self.rows: list[tuple[Any, ...]] = []
 
     def shape(self, roi: _Roi) -> Any:
@@ -186,14 +187,23 @@ class _Rows:
         rois, listed, shared = rec.rois, m.annotations, self.shared
         if listed and len(listed) == 1:  # the common case: self.one(), inlined
             e = listed[0]
-            aid, known, shape_of, found = e.id, self.shapes, self.shape, []
+            aid, known, boxes, shape_of, found = e.id, self.shapes, self.boxes, self.shape, []
             for roi in rois or ():
                 rm, labels = roi.meta, roi.label
-                shape = None if rm is None else known.get((
-                    rm.type, rm.shape, roi.poly is not _ABSENT, roi.mask is not _ABSENT,
-                    labels[0] if labels else None, rm.text))
-                if shape is None:
+                if rm is None:
                     shape = shape_of(roi)
+                elif rm.type == "b2d" and rm.shape is None and rm.text is None:
+                    # a rectangle, whatever else the ROI holds: known by its label alone
+                    label = labels[0] if labels else None
+                    shape = boxes.get(label)
+                    if shape is None:
+                        shape = boxes[label] = shape_of(roi)
+                else:
+                    shape = known.get((
+                        rm.type, rm.shape, roi.poly is not _ABSENT, roi.mask is not _ABSENT,
+                        labels[0] if labels else None, rm.text))
+                    if shape is None:
+                        shape = shape_of(roi)
                 if shape is not _NOT_SHAPE:
                     if rm.annotation != aid:  # type: ignore[union-attr]
                         raise _Misfit
@@ -211,14 +221,14 @@ class _Rows:
         else:
             annotations = self.grouped(rois, listed) if rois or listed else ()
             shapes, status, workers = self.lists(annotations)
-        tags = () if m.tags is None else tuple(m.tags)
+        tags = () if not m.tags else tuple(m.tags)
         src = rec.sources[0]
         uri = src.uri
         path = uri_path(uri)
         self.rows.append((
             rec.id, uri, path[path.rfind("/") + 1:], path.lstrip("/"), src.content_type,
             src.width, src.height, m.data, 0.0 if m.created is None else float(m.created),
-            shared.get(tags) or shared.setdefault(tags, tags), shapes, status, workers,
+            tags and (shared.get(tags) or shared.setdefault(tags, tags)), shapes, status, workers,
             msgspec.Raw(_encode((m.task, annotations))),
             _EMPTY_MAP if meta is _ABSENT else meta.copy()))
 
@@ -296,8 +306,7 @@ class Built(Stored):
         decoded = list(map(msgspec.msgpack.Decoder(struct).decode, self._columns["meta"]))
         shared: dict[Any, tuple[Any, ...]] = {}
         for i, key in enumerate(keys):
-            get = attrgetter(f"f{i}")
-            values = [_reached(get(d), shared) for d in decoded]
+            values = _column(list(map(attrgetter(f"f{i}"), decoded)), shared)
             with self._lock:
                 self._columns.setdefault(META + key, values)
 
@@ -308,6 +317,22 @@ class Built(Stored):
             self._keys = sorted((k for k in counts if k not in FRAME_KEYS),
                                 key=lambda k: (-counts[k], k))
         return self._keys
+
+
+#: Types whose equal values are interchangeable even mixed in one column, but for ``True ==
+#: 1``: a column holding both ints and bools goes value by value.
+_PLAIN = frozenset((str, int, bool, type(None), msgspec.UnsetType))
+
+
+def _column(values: list[Any], shared: dict[Any, tuple[Any, ...]]) -> list[Any]:
+    """``_reached`` of each decoded value; each distinct value once when they are plain."""
+    kinds = set(map(type, values))
+    if kinds <= _PLAIN and not (int in kinds and bool in kinds):
+        table = dict.fromkeys(values)
+        for value in table:
+            table[value] = _reached(value, shared)
+        return list(map(table.__getitem__, values))
+    return [_reached(value, shared) for value in values]
 
 
 def _reached(value: Any, shared: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
