@@ -8,32 +8,42 @@ row of column values is made from them in one pass. The result has the shape of 
 index (``vstore.picsellia.persisted``): per-asset task, annotations and metadata as msgpack,
 and no per-asset Python container that the cyclic collector would have to scan again (at
 100,000 assets, a million survivors cost it 0.5 s after the build). Metadata columns are made
-when a query or the persisted form first reads them. Entries are made, as from a persisted
-index, only for the rows a caller asks for.
+when a query or the persisted form first reads them. So are the columns the reserved
+metadata gives (data id, creation time, tags, annotation statuses and workers, task and
+annotations): the record's ``meta`` is kept as msgpack but not decoded while building, since
+a shape's ROI names its annotation and the shapes column needs nothing else; they are settled
+all at once when one is read (a query on tags, the persisted form, written from a thread
+after the answer), or row by row for the entries a caller asks for. File and object names
+are made from the URI column likewise. Entries are made, as from a persisted index, only for
+the rows a caller asks for.
 
 The fast pass covers the records the Picsellia surface writes: every shape names an
 annotation listed in ``meta._annotations``, and the types are those it writes. Any other
 record (a Hyper-Datasets frame whose ROIs form the implicit annotation, an unusual type
 anywhere, a record the typed decoder refuses) is decoded whole and made into an ``Entry`` as
 before, whose values its row takes; so every row holds exactly what the ``Entry`` of its
-record holds.
+record holds. A record whose shapes name several annotations has its metadata decoded while
+building (the order of its shapes depends on their creation times); one whose metadata turns
+out not to fit when settled is read again from the tree and goes through ``Entry`` then.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, pairwise
 from operator import attrgetter
 from typing import Any
 
 import msgspec
 
+from vstore.errors import MissingObjectError
+from vstore.gcpause import paused_gc
 from vstore.model.projection import compile_fast, project
 from vstore.model.record import decode_record
 from vstore.picsellia.columns import LISTS, META, SCALARS, extractor
-from vstore.picsellia.entry import Entry, uri_path
+from vstore.picsellia.entry import ROW, Entry, uri_path
 from vstore.picsellia.persisted import Stored
 from vstore.picsellia.record import FRAME_KEYS
 from vstore.picsellia.shapes import kind_of
@@ -45,8 +55,18 @@ ENTRY_FIELDS = ["id", "sources.uri", "sources.content_type", "sources.width", "s
                 "rois.label", "rois.meta", "rois.poly", "rois.mask", "meta"]
 
 _ROW = (*SCALARS, *LISTS, "extra", "meta")
+#: The columns a build makes at once; the others (:data:`_DEFERRED`) come from the metadata,
+#: which is decoded when they are first asked for (most queries read none of them).
+_EAGER = ("id", "uri", "content_type", "width", "height", "shapes", "meta")
+#: Columns made from the ``uri`` column when first asked for.
+_NAMES = ("filename", "object_name")
+_DEFERRED = ("data_id", "created", "tags", "status", "worker", "extra")
+#: What settling a row needs besides its eager columns: its key (to read the record again
+#: should it not fit), the annotation its shapes name, whether it has ROIs.
+_BUILT = (*_EAGER, "_key", "_aid", "_rois")
 _ABSENT = msgspec.Raw()
 _EMPTY_MAP = msgspec.Raw(b"\x80")
+_MAP_HEADS = frozenset((*range(0x80, 0x90), 0xDE, 0xDF))  # the first byte of a msgpack map
 
 
 class _Source(msgspec.Struct, gc=False):
@@ -117,6 +137,8 @@ class _Rows:
         self.shapes: dict[tuple[Any, ...], Any] = {}
         self.boxes: dict[str | None, Any] = {}  # the shape of a plain rectangle, by label
         self.rows: list[tuple[Any, ...]] = []
+        #: the :data:`_DEFERRED` values of the rows settled while building, by row
+        self.done: dict[int, tuple[Any, ...]] = {}
 
     def shape(self, roi: _Roi) -> Any:
         """``(kind, label, text)`` of a ROI (``entry._light``), or _NOT_SHAPE."""
@@ -174,63 +196,117 @@ class _Rows:
         out.sort(key=lambda a: a[3])
         return out
 
-    def add(self, raw: bytes) -> None:
-        """Add the row of one record (:data:`_ROW`), or raise _Misfit."""
+    def add(self, key: bytes, raw: bytes) -> None:
+        """Add the row of one record: its eager columns (:data:`_BUILT`), or raise _Misfit.
+
+        The metadata is not decoded when every shape names one annotation (or there is
+        none): what it gives (:data:`_DEFERRED`) is settled when first asked for.
+        """
         try:
             rec = _decode_record(raw)
-            meta = rec.meta
-            m = _NO_META if meta is _ABSENT else _decode_meta(meta)
         except msgspec.ValidationError:
             raise _Misfit from None
         if not rec.sources:
             raise _Misfit
-        rois, listed, shared = rec.rois, m.annotations, self.shared
-        if listed and len(listed) == 1:  # the common case: self.one(), inlined
-            e = listed[0]
-            aid, known, boxes, shape_of, found = e.id, self.shapes, self.boxes, self.shape, []
-            for roi in rois or ():
-                rm, labels = roi.meta, roi.label
-                if rm is None:
+        known, boxes, shape_of, found, aid = self.shapes, self.boxes, self.shape, [], None
+        for roi in rec.rois or ():
+            rm, labels = roi.meta, roi.label
+            if rm is None:
+                shape = shape_of(roi)
+            elif rm.type == "b2d" and rm.shape is None and rm.text is None:
+                # a rectangle, whatever else the ROI holds: known by its label alone
+                label = labels[0] if labels else None
+                shape = boxes.get(label)
+                if shape is None:
+                    shape = boxes[label] = shape_of(roi)
+            else:
+                shape = known.get((
+                    rm.type, rm.shape, roi.poly is not _ABSENT, roi.mask is not _ABSENT,
+                    labels[0] if labels else None, rm.text))
+                if shape is None:
                     shape = shape_of(roi)
-                elif rm.type == "b2d" and rm.shape is None and rm.text is None:
-                    # a rectangle, whatever else the ROI holds: known by its label alone
-                    label = labels[0] if labels else None
-                    shape = boxes.get(label)
-                    if shape is None:
-                        shape = boxes[label] = shape_of(roi)
-                else:
-                    shape = known.get((
-                        rm.type, rm.shape, roi.poly is not _ABSENT, roi.mask is not _ABSENT,
-                        labels[0] if labels else None, rm.text))
-                    if shape is None:
-                        shape = shape_of(roi)
-                if shape is not _NOT_SHAPE:
-                    if rm.annotation != aid:  # type: ignore[union-attr]
-                        raise _Misfit
-                    found.append(shape)
-            shapes: tuple[_Shape, ...] = tuple(found)
-            shapes = shared.get(shapes) or shared.setdefault(shapes, shapes)
-            one, worker = e.status or "PENDING", e.worker
-            if worker.__class__ is not str:
-                worker = None
-            annotations: Sequence[tuple[Any, ...]] = [
-                (aid, one, worker, float(e.created or 0.0), shapes)]
-            status = shared.get(one) or shared.setdefault(one, (one,))
-            workers: tuple[str, ...] = () if worker is None else (
-                shared.get(worker) or shared.setdefault(worker, (worker,)))
-        else:
-            annotations = self.grouped(rois, listed) if rois or listed else ()
-            shapes, status, workers = self.lists(annotations)
-        tags = () if not m.tags else tuple(m.tags)
+            if shape is not _NOT_SHAPE:
+                a = rm.annotation  # type: ignore[union-attr]
+                if a != aid or aid is None:
+                    if aid is not None or a.__class__ is not str:
+                        return self.add_grouped(key, rec)  # several annotations
+                    aid = a
+                found.append(shape)
+        shapes: tuple[_Shape, ...] = tuple(found)
+        if shapes:
+            shapes = self.shared.get(shapes) or self.shared.setdefault(shapes, shapes)
+        self.rows.append(self.row(key, rec, shapes, aid))
+
+    def row(self, key: bytes, rec: _Record, shapes: tuple[_Shape, ...], aid: str | None
+            ) -> tuple[Any, ...]:
+        """The eager columns of a row (:data:`_BUILT`)."""
         src = rec.sources[0]
-        uri = src.uri
-        path = uri_path(uri)
-        self.rows.append((
-            rec.id, uri, path[path.rfind("/") + 1:], path.lstrip("/"), src.content_type,
-            src.width, src.height, m.data, 0.0 if m.created is None else float(m.created),
-            tags and (shared.get(tags) or shared.setdefault(tags, tags)), shapes, status, workers,
-            msgspec.Raw(_encode((m.task, annotations))),
-            _EMPTY_MAP if meta is _ABSENT else meta.copy()))
+        uri, meta = src.uri, rec.meta
+        if meta is not _ABSENT and memoryview(meta)[0] not in _MAP_HEADS:
+            raise _Misfit  # metadata that is no map
+        return (rec.id, uri, src.content_type, src.width, src.height, shapes,
+                _EMPTY_MAP if meta is _ABSENT else meta.copy(), key, aid, bool(rec.rois))
+
+    def add_grouped(self, key: bytes, rec: _Record) -> None:
+        """Add the row of a record whose shapes name several annotations, all settled."""
+        meta = rec.meta
+        try:
+            m = _NO_META if meta is _ABSENT else _decode_meta(meta)
+        except msgspec.ValidationError:
+            raise _Misfit from None
+        rois, listed = rec.rois, m.annotations
+        annotations = self.grouped(rois, listed) if rois or listed else ()
+        shapes, status, workers = self.lists(annotations)
+        row = self.row(key, rec, shapes, None)
+        self.done[len(self.rows)] = self.deferred(m, status, workers, annotations)
+        self.rows.append(row)
+
+    def add_entry(self, key: bytes, raw: bytes) -> None:
+        """Add the row of a record the fast pass does not cover, through its ``Entry``."""
+        row = dict(zip(_ROW, _entry_row(raw), strict=True))
+        self.done[len(self.rows)] = tuple(row[n] for n in _DEFERRED)
+        self.rows.append((*(row[n] for n in _EAGER), key, None, False))
+
+    def settle(self, meta: msgspec.Raw, shapes: tuple[_Shape, ...], aid: str | None,
+               has_rois: bool) -> tuple[Any, ...]:
+        """The :data:`_DEFERRED` values of a row whose shapes all name ``aid`` (None: no
+        shape), or raise _Misfit."""
+        try:
+            m = _decode_meta(meta)
+        except msgspec.ValidationError:
+            raise _Misfit from None
+        listed = m.annotations
+        if listed and len(listed) == 1:
+            e = listed[0]
+            if aid is not None and aid != e.id:
+                raise _Misfit
+            annotations: Sequence[tuple[Any, ...]] = [self.summary(e, list(shapes))]
+        elif has_rois or listed:
+            if not listed:
+                raise _Misfit  # shapes of the implicit annotation
+            groups: dict[str, tuple[_AnnEntry, list[_Shape]]] = {e.id: (e, []) for e in listed}
+            if len(groups) != len(listed):
+                raise _Misfit
+            if aid is not None:
+                group = groups.get(aid)
+                if group is None:
+                    raise _Misfit
+                group[1].extend(shapes)
+            annotations = sorted((self.summary(e, s) for e, s in groups.values()),
+                                 key=lambda a: a[3])
+        else:
+            annotations = ()
+        _shapes, status, workers = self.lists(annotations)
+        return self.deferred(m, status, workers, annotations)
+
+    def deferred(self, m: _Meta, status: tuple[str, ...], workers: tuple[str, ...],
+                 annotations: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
+        """The :data:`_DEFERRED` values of a row."""
+        tags = () if not m.tags else tuple(m.tags)
+        shared = self.shared
+        return (m.data, 0.0 if m.created is None else float(m.created),
+                tags and (shared.get(tags) or shared.setdefault(tags, tags)), status, workers,
+                msgspec.Raw(_encode((m.task, annotations))))
 
     def lists(self, annotations: Sequence[tuple[Any, ...]]) -> tuple[Any, Any, Any]:
         """The shapes, statuses and workers columns of a row (``columns.shapes_of``...)."""
@@ -274,25 +350,98 @@ class Built(Stored):
     """The columns of an index built from records, in the shape of a persisted one.
 
     Metadata columns are made on first use, for any key (a persisted index holds only the
-    most common keys), by decoding that key alone from each asset's metadata.
+    most common keys), by decoding that key alone from each asset's metadata. So are the
+    columns the reserved metadata gives (:data:`_DEFERRED`): all at once when one is read
+    (a query on tags, the persisted form), or row by row for the entries of a few rows.
     """
 
-    def __init__(self, root: bytes, columns: dict[str, list[Any]]) -> None:
+    def __init__(self, root: bytes, columns: dict[str, list[Any]], rows: _Rows | None = None,
+                 fetch: Callable[[bytes], bytes | None] | None = None) -> None:
         super().__init__(root, len(columns["id"]), columns)
         self._keys: list[str] | None = None
         self._lock = threading.Lock()
+        self._rows = rows
+        self._fetch = fetch
+        self._pending = [columns.pop(n) for n in _BUILT[len(_EAGER):]] if rows else None
 
     def has(self, name: str) -> bool:
-        return name.startswith(META) or super().has(name)
+        return (name.startswith(META) or name in _DEFERRED or name in _NAMES
+                or super().has(name))
 
     def column(self, name: str) -> list[Any]:
         values = self._columns.get(name)
         if values is None:
-            if not name.startswith(META):
+            if name in _DEFERRED:
+                self.settle()
+            elif name in _NAMES:
+                self._names()
+            elif name.startswith(META):
+                self.prefetch([name])
+            else:
                 raise KeyError(name)
-            self.prefetch([name])
             values = self._columns[name]
         return values
+
+    def reader(self) -> Callable[[int], tuple[tuple[Any, ...], Any, Any]]:
+        if self._pending is None and all(n in self._columns for n in _NAMES):
+            return super().reader()
+        c = self._columns
+        ids, uris, types, widths, heights, meta = (
+            c[n] for n in ("id", "uri", "content_type", "width", "height", "meta"))
+        settled = self._settled
+
+        def read(r: int) -> tuple[tuple[Any, ...], Any, Any]:
+            data_id, created, tags, _status, _worker, extra = settled(r)
+            filename, object_name = _names_of(uris[r])
+            return ((ids[r], uris[r], filename, object_name, types[r], widths[r], heights[r],
+                     data_id, tags, created), extra, meta[r])
+
+        return read
+
+    def _names(self) -> None:
+        """Make the :data:`_NAMES` columns."""
+        names = list(map(_names_of, self._columns["uri"]))
+        with self._lock:
+            for name, column in zip(_NAMES, zip(*names, strict=True) if names else ((), ()),
+                                    strict=True):
+                self._columns.setdefault(name, list(column))
+
+    def settle(self) -> None:
+        """Make the :data:`_DEFERRED` columns, if not made yet."""
+        with self._lock, paused_gc():
+            if self._pending is None:
+                return
+            values = [self._settle(r) for r in range(self.rows)]
+            columns = zip(*values, strict=True) if values else ([] for _ in _DEFERRED)
+            for name, column in zip(_DEFERRED, columns, strict=True):
+                self._columns[name] = list(column)
+            self._pending = self._rows = self._fetch = None
+
+    def _settled(self, row: int) -> tuple[Any, ...]:
+        """The :data:`_DEFERRED` values of one row."""
+        with self._lock:
+            if self._pending is None:
+                return tuple(self._columns[n][row] for n in _DEFERRED)
+            return self._settle(row)
+
+    def _settle(self, row: int) -> tuple[Any, ...]:
+        rows, pending = self._rows, self._pending
+        assert rows is not None and pending is not None
+        done = rows.done.get(row)
+        if done is not None:
+            return done
+        key, aid, has_rois = (p[row] for p in pending)
+        try:
+            done = rows.settle(self._columns["meta"][row], self._columns["shapes"][row], aid,
+                               has_rois)
+        except _Misfit:  # the metadata does not fit: the record again, through Entry
+            raw = self._fetch(key) if self._fetch is not None else None
+            if raw is None:
+                raise MissingObjectError(f"record {key!r} of tree {self.root.hex()}") from None
+            full = dict(zip(_ROW, _entry_row(raw), strict=True))
+            done = tuple(full[n] for n in _DEFERRED)
+        rows.done[row] = done
+        return done
 
     def prefetch(self, names: Sequence[str]) -> None:
         """Make the metadata columns ``names`` that are not made yet, in one pass."""
@@ -317,6 +466,17 @@ class Built(Stored):
             self._keys = sorted((k for k in counts if k not in FRAME_KEYS),
                                 key=lambda k: (-counts[k], k))
         return self._keys
+
+
+def _names_of(uri: str) -> tuple[str, str]:
+    """The filename and object name of a URI, as ``Entry`` makes them."""
+    path = uri_path(uri)
+    return path[path.rfind("/") + 1:], path.lstrip("/")
+
+
+#: The fields of an entry's row in the order ``Built.reader`` gives them: ``entry.ROW``.
+_READ = ("id", "uri", *_NAMES, "content_type", "width", "height", "data_id", "tags", "created")
+assert _READ == ROW
 
 
 #: Types whose equal values are interchangeable even mixed in one column, but for ``True ==
@@ -352,28 +512,32 @@ def _reached(value: Any, shared: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
     return (value,)
 
 
-def build_columns(root: bytes, records: Iterable[tuple[bytes, bytes]]) -> Built | None:
+def build_columns(root: bytes, records: Iterable[tuple[bytes, bytes]],
+                  fetch: Callable[[bytes], bytes | None]) -> Built | None:
     """The columns of every record of a tree root.
 
     Args:
         root: the tree root.
         records: ``(key, record bytes)`` of the root, in key order.
+        fetch: the record bytes of a key of the root (for the rare row whose reserved
+            metadata, decoded later, does not fit the fast pass).
 
     Returns:
         The columns, or None when the records' ids are not in strictly increasing order
         (the caller then builds entries by id).
     """
     rows = _Rows()
-    add, append = rows.add, rows.rows.append
-    for _key, raw in records:
+    add, add_entry = rows.add, rows.add_entry
+    for key, raw in records:
         try:
-            add(raw)
+            add(key, raw)
         except _Misfit:
-            append(_entry_row(raw))
+            add_entry(key, raw)
     ids = [r[0] for r in rows.rows]
     if any(a >= b for a, b in pairwise(ids)):
         return None
-    columns = ({name: list(col) for name, col in zip(_ROW, zip(*rows.rows, strict=True),
+    columns = ({name: list(col) for name, col in zip(_BUILT, zip(*rows.rows, strict=True),
                                                      strict=True)}
-               if rows.rows else {name: [] for name in _ROW})
-    return Built(root, columns)
+               if rows.rows else {name: [] for name in _BUILT})
+    rows.rows = []
+    return Built(root, columns, rows, fetch)

@@ -139,8 +139,7 @@ class AssetIndex:
     def _stored_entries(self, rows: Iterable[Row]) -> list[Entry]:
         stored, made = self._stored, self._made
         assert stored is not None and made is not None
-        columns = [stored.column(n) for n in ROW]
-        extra, meta = stored.column("extra"), stored.column("meta")
+        read = stored.reader()
         out = []
         with paused_gc():
             for r in rows:
@@ -149,7 +148,7 @@ class AssetIndex:
                     continue
                 e = made[r]
                 if e is None:
-                    e = made[r] = restored(tuple([c[r] for c in columns]), extra[r], meta[r])
+                    e = made[r] = restored(*read(r))
                 out.append(e)
         return out
 
@@ -292,7 +291,8 @@ def _build(version: DatasetVersion, root: bytes) -> tuple[AssetIndex, bool]:
     """The index of ``root`` from its records (see ``vstore.picsellia.build``), and whether
     it is exact (the fallback reads the version as it is, which a writer may have moved)."""
     with paused_gc():
-        built = build_columns(root, version.store.repo.layers.items(root))
+        layers = version.store.repo.layers
+        built = build_columns(root, layers.items(root), lambda key: layers.get(root, key))
         if built is not None:
             return AssetIndex(root, stored=built, origin="built"), True
         # ids out of key order (never written so): entries by id, as the records say
