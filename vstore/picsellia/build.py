@@ -42,7 +42,7 @@ from vstore.errors import MissingObjectError
 from vstore.gcpause import paused_gc
 from vstore.model.projection import compile_fast, project
 from vstore.model.record import decode_record
-from vstore.picsellia.columns import LISTS, META, SCALARS, extractor
+from vstore.picsellia.columns import LISTS, META, SCALARS, decoded_column, extractor
 from vstore.picsellia.entry import ROW, Entry, uri_path
 from vstore.picsellia.persisted import Stored
 from vstore.picsellia.record import FRAME_KEYS
@@ -342,8 +342,6 @@ def _entry_row(raw: bytes) -> tuple[Any, ...]:
 
 
 _decode_map = msgspec.msgpack.Decoder(dict[str, Any]).decode
-#: Values whose equal ones are interchangeable, given their type (not floats: -0.0 == 0.0).
-_SHARED_TYPES = (str, int, bool, type(None))
 
 
 class Built(Stored):
@@ -455,7 +453,7 @@ class Built(Stored):
         decoded = list(map(msgspec.msgpack.Decoder(struct).decode, self._columns["meta"]))
         shared: dict[Any, tuple[Any, ...]] = {}
         for i, key in enumerate(keys):
-            values = _column(list(map(attrgetter(f"f{i}"), decoded)), shared)
+            values = decoded_column(list(map(attrgetter(f"f{i}"), decoded)), shared)
             with self._lock:
                 self._columns.setdefault(META + key, values)
 
@@ -477,39 +475,6 @@ def _names_of(uri: str) -> tuple[str, str]:
 #: The fields of an entry's row in the order ``Built.reader`` gives them: ``entry.ROW``.
 _READ = ("id", "uri", *_NAMES, "content_type", "width", "height", "data_id", "tags", "created")
 assert _READ == ROW
-
-
-#: Types whose equal values are interchangeable even mixed in one column, but for ``True ==
-#: 1``: a column holding both ints and bools goes value by value.
-_PLAIN = frozenset((str, int, bool, type(None), msgspec.UnsetType))
-
-
-def _column(values: list[Any], shared: dict[Any, tuple[Any, ...]]) -> list[Any]:
-    """``_reached`` of each decoded value; each distinct value once when they are plain."""
-    kinds = set(map(type, values))
-    if kinds <= _PLAIN and not (int in kinds and bool in kinds):
-        table = dict.fromkeys(values)
-        for value in table:
-            table[value] = _reached(value, shared)
-        return list(map(table.__getitem__, values))
-    return [_reached(value, shared) for value in values]
-
-
-def _reached(value: Any, shared: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
-    """``columns.meta_values`` of a decoded value (UNSET: absent); equal values of one type
-    share one tuple (``True`` and ``1`` are told apart by their type)."""
-    if value is msgspec.UNSET:
-        return ()
-    cls = value.__class__
-    if cls is list:
-        return tuple(value)
-    if cls in _SHARED_TYPES:
-        key = (cls, value)
-        got = shared.get(key)
-        if got is None:
-            got = shared[key] = (value,)
-        return got
-    return (value,)
 
 
 def build_columns(root: bytes, records: Iterable[tuple[bytes, bytes]],

@@ -23,12 +23,15 @@ from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from vstore.picsellia.record import FRAME_KEYS
 
 if TYPE_CHECKING:
     from vstore.picsellia.entry import Entry
 
-__all__ = ["LISTS", "META", "SCALARS", "extractor", "meta_keys", "meta_values", "shapes_of"]
+__all__ = ["LISTS", "META", "SCALARS", "decoded_column", "extractor", "meta_keys", "meta_values",
+           "shapes_of"]
 
 SCALARS = ("id", "uri", "filename", "object_name", "content_type", "width", "height",
            "data_id", "created")
@@ -92,3 +95,44 @@ def meta_keys(entries: list[Entry], limit: int) -> list[str]:
     counts = Counter(chain.from_iterable(e.meta for e in entries))
     keys = sorted((k for k in counts if k not in FRAME_KEYS), key=lambda k: (-counts[k], k))
     return keys[:limit]
+
+
+#: Values whose equal ones are interchangeable, given their type (not floats: -0.0 == 0.0).
+_SHARED_TYPES = (str, int, bool, type(None))
+#: Types whose equal values are interchangeable even mixed in one column, but for ``True ==
+#: 1``: a column holding both ints and bools goes value by value.
+_PLAIN = frozenset((str, int, bool, type(None), msgspec.UnsetType))
+
+
+def decoded_column(values: list[Any], shared: dict[Any, tuple[Any, ...]]) -> list[Any]:
+    """The metadata column of values msgspec decoded for one key (``msgspec.UNSET``: absent),
+    as :func:`meta_values` gives it; each distinct value is made once when they are plain.
+
+    Args:
+        values: the decoded value of each row.
+        shared: tuples shared between the columns made together.
+    """
+    kinds = set(map(type, values))
+    if kinds <= _PLAIN and not (int in kinds and bool in kinds):
+        table = dict.fromkeys(values)
+        for value in table:
+            table[value] = _reached(value, shared)
+        return list(map(table.__getitem__, values))
+    return [_reached(value, shared) for value in values]
+
+
+def _reached(value: Any, shared: dict[Any, tuple[Any, ...]]) -> tuple[Any, ...]:
+    """``columns.meta_values`` of a decoded value (UNSET: absent); equal values of one type
+    share one tuple (``True`` and ``1`` are told apart by their type)."""
+    if value is msgspec.UNSET:
+        return ()
+    cls = value.__class__
+    if cls is list:
+        return tuple(value)
+    if cls in _SHARED_TYPES:
+        key = (cls, value)
+        got = shared.get(key)
+        if got is None:
+            got = shared[key] = (value,)
+        return got
+    return (value,)
