@@ -275,13 +275,20 @@ class _Rows:
             m = _decode_meta(meta)
         except msgspec.ValidationError:
             raise _Misfit from None
-        listed = m.annotations
-        if listed and len(listed) == 1:
+        listed, shared = m.annotations, self.shared
+        if listed and len(listed) == 1:  # the common case: summary() and lists(), inlined
             e = listed[0]
             if aid is not None and aid != e.id:
                 raise _Misfit
-            annotations: Sequence[tuple[Any, ...]] = [self.summary(e, list(shapes))]
-        elif has_rois or listed:
+            one, worker = e.status or "PENDING", e.worker
+            if worker.__class__ is not str:
+                worker = None
+            workers = () if worker is None else (
+                shared.get(worker) or shared.setdefault(worker, (worker,)))
+            return self.deferred(m, shared.get(one) or shared.setdefault(one, (one,)), workers,
+                                 [(e.id, one, worker, float(e.created or 0.0), shapes)])
+        annotations: Sequence[tuple[Any, ...]]
+        if has_rois or listed:
             if not listed:
                 raise _Misfit  # shapes of the implicit annotation
             groups: dict[str, tuple[_AnnEntry, list[_Shape]]] = {e.id: (e, []) for e in listed}
@@ -409,7 +416,8 @@ class Built(Stored):
         with self._lock, paused_gc():
             if self._pending is None:
                 return
-            values = [self._settle(r) for r in range(self.rows)]
+            settle = self._settle
+            values = list(map(settle, range(self.rows)))
             columns = zip(*values, strict=True) if values else ([] for _ in _DEFERRED)
             for name, column in zip(_DEFERRED, columns, strict=True):
                 self._columns[name] = list(column)
@@ -428,11 +436,12 @@ class Built(Stored):
         done = rows.done.get(row)
         if done is not None:
             return done
-        key, aid, has_rois = (p[row] for p in pending)
+        keys, aids, has_rois = pending
         try:
-            done = rows.settle(self._columns["meta"][row], self._columns["shapes"][row], aid,
-                               has_rois)
+            done = rows.settle(self._columns["meta"][row], self._columns["shapes"][row],
+                               aids[row], has_rois[row])
         except _Misfit:  # the metadata does not fit: the record again, through Entry
+            key = keys[row]
             raw = self._fetch(key) if self._fetch is not None else None
             if raw is None:
                 raise MissingObjectError(f"record {key!r} of tree {self.root.hex()}") from None
