@@ -203,8 +203,10 @@ class _Pass:
         if not listed or len(listed) != 1:
             raise _Misfit
         entry = listed[0]
-        boxes = [box for box in map(self._box, rec.rois or (), repeat(entry.id))
-                 if box is not None]
+        try:
+            boxes = self._boxes(rec.rois or (), entry.id)
+        except OverflowError:
+            raise _GiveUp from None
         iid = len(self.images) + 1
         image = {"id": iid, "file_name": name, "width": width, "height": height,
                  "asset_id": asset_id}
@@ -220,43 +222,42 @@ class _Pass:
             bbox = [numbers[x], numbers[y], numbers[w], numbers[h]]
             ann = {"id": aid, "image_id": iid, "category_id": label, "iscrowd": 0,
                    "bbox": bbox, "area": numbers[bbox[2] * bbox[3]], "segmentation": []}
-            if text is not None:
+            if text.__class__ is str:
                 ann["utf8_string"] = text
             out.append(ann)
         self.object_ids.extend(repeat(None, len(boxes)))
 
-    def _box(self, roi: _Roi, aid: str) -> tuple[Any, ...] | None:
-        """``(label, x, y, w, h, text)`` of a box of annotation ``aid``; None for a ROI that
-        is no shape or has no label."""
-        m = roi.meta
-        if m is None:
-            raise _Misfit
-        if m.type != "b2d" or m.shape is not None:  # else a rectangle, whatever it holds
-            key = (m.type, m.shape, roi.poly is not _UNSET, roi.mask is not _ABSENT)
-            kind = self.kinds.get(key, "")
-            if kind == "":
-                kind = self.kinds[key] = kind_of(*key)
-            if kind is None:
-                return None
-            if kind != "rectangle":
+    def _boxes(self, rois: Iterable[_Roi], aid: str) -> list[tuple[Any, ...]]:
+        """``(label, x, y, w, h, text)`` of each box of annotation ``aid``, leaving out the
+        ROIs that are no shape or have no label; _Misfit for any other shape."""
+        out = []
+        for roi in rois:
+            m = roi.meta
+            if m is None:
                 raise _Misfit
-        if m.annotation != aid or m.attributes is not _ABSENT or m.object is not _ABSENT:
-            raise _Misfit
-        labels = roi.label
-        if not labels:
-            return None
-        label, poly = labels[0], roi.poly
-        if not label or len(poly) < 6:  # type: ignore[arg-type]
-            raise _Misfit
-        x, y = poly[0], poly[1]  # type: ignore[index]
-        w, h = poly[4] - x, poly[5] - y  # type: ignore[index]
-        try:
+            if m.type != "b2d" or m.shape is not None:  # else a rectangle, whatever it holds
+                key = (m.type, m.shape, roi.poly is not _UNSET, roi.mask is not _ABSENT)
+                kind = self.kinds.get(key, "")
+                if kind == "":
+                    kind = self.kinds[key] = kind_of(*key)
+                if kind is None:
+                    continue
+                if kind != "rectangle":
+                    raise _Misfit
+            if m.annotation != aid or m.attributes is not _ABSENT or m.object is not _ABSENT:
+                raise _Misfit
+            labels = roi.label
+            if not labels:
+                continue
+            label, poly = labels[0], roi.poly
+            if not label or len(poly) < 6:  # type: ignore[arg-type]
+                raise _Misfit
+            x, y = poly[0], poly[1]  # type: ignore[index]
+            w, h = poly[4] - x, poly[5] - y  # type: ignore[index]
             if w < 0 or h < 0 or not math.isfinite(math.fsum((x, y, w, h))):
                 raise _GiveUp
-        except OverflowError:
-            raise _GiveUp from None
-        text = m.text
-        return label, x, y, w, h, text if text.__class__ is str else None
+            out.append((label, x, y, w, h, m.text))
+        return out
 
     def _general(self, raw: bytes, entry: Any) -> None:
         """The image of an asset the fast pass does not cover, as ``coco_dict`` makes it."""
