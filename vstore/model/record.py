@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from vstore.engine.codec import decode, encode
 from vstore.errors import FormatError, InvalidArgumentError, ObjectTooLargeError
 from vstore.model.frame import SingleFrame, single_from_record, single_record
@@ -39,6 +41,9 @@ Frame = SingleFrame | FrameGroup
 # A frame record lives inline in a tree leaf; anything larger is a mistake
 # (a whole image in metadata, say) and is refused before it reaches the store.
 MAX_RECORD_SIZE = 16 * 1024 * 1024
+# Bytes that encode_record wrote hold only maps with str keys, lists and scalars, which
+# msgspec decodes to the same values as msgpack in about half the time.
+_decode_trusted = msgspec.msgpack.Decoder(dict[str, Any]).decode
 
 
 def frame_to_record(frame: Frame) -> dict[str, Any]:
@@ -138,6 +143,11 @@ def decode_record(data: bytes | memoryview, *, validate: bool = True) -> dict[st
         FormatError: the bytes are not msgpack, or not a record.
         ObjectTooLargeError: more than :data:`MAX_RECORD_SIZE` bytes.
     """
+    if not validate and len(data) <= MAX_RECORD_SIZE:
+        try:
+            return _decode_trusted(data)
+        except (ValueError, RecursionError):
+            pass  # the general decoder below raises its own error for these bytes
     try:
         value = decode(data, limit=MAX_RECORD_SIZE)
     except ObjectTooLargeError:
