@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -188,3 +189,54 @@ def test_mutated_records_decode_or_raise_format_error(frame: SingleFrame,
     except FormatError:
         return
     record_to_frame(record)
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    """Equal values of the same types, at every depth (1 == 1.0 would not do)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_types(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_types(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) or a != a
+
+
+@SETTINGS
+@given(frames)
+def test_trusted_decoding_equals_the_checked_one(frame: SingleFrame | FrameGroup) -> None:
+    data = encode_record(frame_to_record(frame))
+    assert _same_types(decode_record(data, validate=False), decode_record(data))
+
+
+@SETTINGS
+@given(frames)
+def test_frames_built_from_owned_records_equal_the_copying_build(
+    frame: SingleFrame | FrameGroup,
+) -> None:
+    data = encode_record(frame_to_record(frame))
+    owned = record_to_frame(decode_record(data, validate=False), validate=False, owned=True)
+    copied = record_to_frame(decode_record(data))
+    assert type(owned) is type(copied)
+    assert owned == copied == frame
+    assert _same_types(frame_to_record(owned), frame_to_record(copied))
+    pairs = zip(owned.annotations, copied.annotations, strict=True)
+    for a, b in pairs:
+        assert repr(a._key()) == repr(b._key())
+        assert a.sources == b.sources and a.metadata == b.metadata
+
+
+@SETTINGS
+@given(single_frames(), st.data())
+def test_trusted_decoding_of_damaged_bytes_raises_format_error(
+    frame: SingleFrame, data: st.DataObject
+) -> None:
+    encoded = encode_record(frame_to_record(frame))
+    damaged = data.draw(st.sampled_from([
+        encoded[: data.draw(st.integers(0, len(encoded) - 1))],  # truncated
+        encoded + b"\x00",  # trailing bytes
+        encode_record([frame_to_record(frame)]),  # not a map
+        b"\xc1",  # never-used msgpack byte
+    ]))
+    with pytest.raises(FormatError):
+        decode_record(damaged, validate=False)

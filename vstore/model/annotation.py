@@ -23,7 +23,7 @@ A ROI without geometry and without a kind is a frame label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from vstore.errors import InvalidArgumentError
@@ -41,6 +41,7 @@ __all__ = [
     "RESERVED_META_KEYS",
     "Annotation",
     "annotation_from_roi",
+    "annotations_from_rois",
     "box_corners",
     "check_roi_meta",
     "checked_annotation",
@@ -480,25 +481,48 @@ def annotation_from_roi(
     Returns:
         The annotation.
     """
-    ann = Annotation.__new__(Annotation)
-    raw_meta = roi.get("meta")
-    if owned:
-        meta = raw_meta if raw_meta is not None else {}
-    else:
-        meta = check_meta(raw_meta, "rois.meta")
-    ann._kind = meta.pop("_type", None)
-    user_id = meta.pop("_id", None)
-    poly = roi.get("poly")
-    if poly is None:
-        ann._poly = None
-    else:
-        ann._poly = tuple(poly) if owned else tuple([float(x) for x in poly])
-    ann._labels = roi["label"] if owned else list(roi["label"])
-    confidence = roi.get("confidence")
-    ann._confidence = None if confidence is None else float(confidence)
-    ann._metadata = meta
-    ann._id = roi.get("id", user_id)
-    mask = roi.get("mask")
-    ann._mask = None if mask is None else {"id": mask["id"], "value": list(mask["value"])}
+    ann = annotations_from_rois((roi,), owned=owned)[0]
     ann._sources = sources
     return ann
+
+
+def annotations_from_rois(
+    rois: Iterable[dict[str, Any]], *, owned: bool = False
+) -> list[Annotation]:
+    """Build the annotations of valid wire ROIs, without sources (a SingleFrame's).
+
+    One loop for all the ROIs of a frame: reading a version builds millions of them.
+
+    Args:
+        rois: valid wire ROIs (not modified or shared unless ``owned``).
+        owned: the ROIs are given away (see :func:`annotation_from_roi`).
+
+    Returns:
+        One annotation per ROI, in order.
+    """
+    new = Annotation.__new__
+    out = []
+    for roi in rois:
+        ann = new(Annotation)
+        meta = roi.get("meta")
+        if meta is None:
+            meta = {}
+        elif not owned:
+            meta = check_meta(meta, "rois.meta")
+        ann._kind = meta.pop("_type", None) if meta else None
+        user_id = meta.pop("_id", None) if meta else None
+        poly = roi.get("poly")
+        if poly is None:
+            ann._poly = None
+        else:
+            ann._poly = tuple(poly) if owned else tuple([float(x) for x in poly])
+        ann._labels = roi["label"] if owned else list(roi["label"])
+        confidence = roi.get("confidence")
+        ann._confidence = None if confidence is None else float(confidence)
+        ann._metadata = meta
+        ann._id = roi.get("id", user_id)
+        mask = roi.get("mask")
+        ann._mask = None if mask is None else {"id": mask["id"], "value": list(mask["value"])}
+        ann._sources = None
+        out.append(ann)
+    return out

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vstore.errors import InvalidArgumentError, UsageError, VStoreError
-from vstore.model.annotation import Annotation, annotation_from_roi, roi_from_annotation
+from vstore.model.annotation import Annotation, annotations_from_rois, roi_from_annotation
 from vstore.model.identity import check_frame_id, derive_frame_id, normalize_uri
 from vstore.model.shapes import Coordinates, build_annotations
 from vstore.model.validation import check_int, check_meta, check_str
@@ -490,19 +490,21 @@ def frame_from_source(
     frame._id = frame_id
     frame._source = src["uri"]
     frame._source_id = src["id"]
-    frame._width = src.get("width")
-    frame._height = src.get("height")
-    frame._timestamp = src.get("timestamp", 0)
-    frame._content_type = src.get("content_type")
-    smeta = src.get("meta")
+    get = src.get
+    frame._width = get("width")
+    frame._height = get("height")
+    frame._timestamp = get("timestamp", 0)
+    frame._content_type = get("content_type")
+    smeta = get("meta")
     if owned:
         frame._source_meta = smeta if smeta is not None else {}
     else:
         frame._source_meta = check_meta(smeta, "source meta")
-    preview = src.get("preview")
+    preview = get("preview")
     frame._preview = None if preview is None else {"timestamp": 0, **preview}
-    frame._masks = [{"timestamp": 0, **m} for m in src.get("masks") or ()]
+    masks = get("masks")
+    frame._masks = [{"timestamp": 0, **m} for m in masks] if masks else []
     frame._metadata = metadata
     frame._context_id = context_id
-    frame._annotations = [annotation_from_roi(r, None, owned=owned) for r in rois]
+    frame._annotations = annotations_from_rois(rois, owned=owned)
     return frame
