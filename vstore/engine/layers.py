@@ -339,11 +339,12 @@ class Layers:
         st = self.stack(root)
         if not st.runs:
             return self.tree.items(st.base, start, end, resolve=resolve)
-        live = _live(self._tagged_merge([st.base, *(r.root for r in st.runs)], start, end))
-        if not resolve:
-            return live
-        res = self.tree._resolve
-        return ((k, v if type(v) is bytes else res(v)) for k, v in live)
+        roots = [st.base, *(r.root for r in st.runs)]
+        rounds = _merge_rounds([self._chunks(r, -i, start, end) for i, r in enumerate(roots)])
+        # A list per merge round, flattened in C: no generator step per entry.
+        return itertools.chain.from_iterable(
+            _live_rounds(rounds, self.tree._resolve if resolve else None)
+        )
 
     def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield the entries whose key starts with ``prefix``."""
@@ -713,9 +714,20 @@ def _merge_chunks(
     """Merge sorted streams of ``(key, tag, value)`` given as lists of entries.
 
     The same order as ``heapq.merge`` over the entries (tags are distinct between
-    sources), a list at a time: each round takes from every source what sorts up to the
-    smallest last key among their lists and sorts it in C, so the cost per entry is a
-    slice and a share of one sort, not a heap operation in Python.
+    sources); see :func:`_merge_rounds`.
+    """
+    return itertools.chain.from_iterable(_merge_rounds(sources))
+
+
+def _merge_rounds(
+    sources: Sequence[Iterator[list[tuple[bytes, int, Any]]]],
+) -> Iterator[list[tuple[bytes, int, Any]]]:
+    """:func:`_merge_chunks` a sorted list at a time.
+
+    Each round takes from every source what sorts up to the smallest last key among
+    their lists and sorts it in C, so the cost per entry is a slice and a share of one
+    sort, not a heap operation in Python. All the entries of one key land in the same
+    list: a source holds a key once, and a round takes every entry up to its last key.
     """
     live: list[list[Any]] = []  # [entries, position, source] per source not exhausted
     for src in sources:
@@ -737,12 +749,11 @@ def _merge_chunks(
                 b[0], b[1] = (nxt, 0) if nxt else (None, 0)
         live = [b for b in live if b[0] is not None]
         taken.sort()  # keys, then tags: a value is never compared
-        yield from taken
+        yield taken
     if live:
         entries, pos, src = live[0]
-        yield from itertools.islice(entries, pos, None)
-        for chunk in src:
-            yield from chunk
+        yield entries[pos:] if pos else entries
+        yield from src
 
 
 def _in_chunks(
@@ -752,14 +763,22 @@ def _in_chunks(
         yield chunk
 
 
-def _live(merged: Iterator[tuple[bytes, int, Any]]) -> Iterator[tuple[bytes, Any]]:
-    """The newest entry per key of a tagged merge, tombstones dropped."""
+def _live_rounds(
+    rounds: Iterator[list[tuple[bytes, int, Any]]], resolve: Any = None
+) -> Iterator[list[tuple[bytes, Any]]]:
+    """The newest ``(key, value)`` per key of each merge round, tombstones dropped;
+    ``resolve``, if given, turns spilled values into bytes."""
     prev = None
-    for k, _, v in merged:
-        if k != prev:
-            prev = k
-            if type(v) is bytes or v.code != TOMBSTONE_CODE:
-                yield k, v
+    for taken in rounds:
+        out = []
+        for k, _, v in taken:
+            if k != prev:
+                prev = k
+                if type(v) is bytes:
+                    out.append((k, v))
+                elif v.code != TOMBSTONE_CODE:
+                    out.append((k, v if resolve is None else resolve(v)))
+        yield out
 
 
 def _tagged(it: Iterator[tuple[bytes, Any]], tag: int) -> Iterator[tuple[bytes, int, Any]]:
