@@ -200,6 +200,19 @@ def test_block_built_trees_read_like_the_dict_model(
         assert dict(tree.items(root, lo)) == {k: v for k, v in model.items() if k >= lo}
 
 
+@given(st.dictionaries(keys, vals, max_size=200), st.lists(keys, max_size=40))
+def test_batch_reads_equal_reads_one_key_at_a_time(
+    model: dict[bytes, bytes], probe: list[bytes]
+) -> None:
+    tree = _layers().tree
+    b = tree.store.batch()
+    root = tree.build(sorted(model.items()), b)
+    b.flush()
+    asked = [*probe, *list(model)[::3], b"", b"\x00", b"\xff\xff\xff\xff\xff\xff"]
+    expected = {k: v for k in asked if (v := tree.get(root, k)) is not None}
+    assert tree.get_many(root, asked) == expected == {k: model[k] for k in asked if k in model}
+
+
 def test_block_built_leaves_stay_under_the_byte_cap() -> None:
     tree = _layers().tree
     b = tree.store.batch()

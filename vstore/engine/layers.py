@@ -310,13 +310,14 @@ class Layers:
             if not hits:
                 continue
             maybe = [k for k in wanted if fps[k] in hits]
-            found = self.tree.get_many(run.root, maybe, resolve=False)
-            if found:
-                for k, v in found.items():
-                    wanted.discard(k)
-                    if not _is_tombstone(v):
-                        out[k] = v
-                asked = {fps[k] for k in wanted}
+            if not maybe:
+                continue
+            # ``asked`` keeps the fingerprints of keys found since: extra hits cost a
+            # set probe, where rebuilding it after every run costs one per key.
+            for k, v in self.tree.get_many(run.root, maybe, resolve=False).items():
+                wanted.discard(k)
+                if not _is_tombstone(v):
+                    out[k] = v
         if wanted and st.base_filter is not None:
             hits = self._filter(st.base_filter).common(asked)
             wanted = {k for k in wanted if fps[k] in hits} if hits else set()

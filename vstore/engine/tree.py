@@ -234,17 +234,42 @@ class ProllyTree:
     def get_many(
         self, root: bytes, keys: Iterable[bytes], *, resolve: bool = True
     ) -> dict[bytes, Any]:
-        """Return the values of the keys that exist (the nodes on their paths are fetched
-        together, a batch per level)."""
-        wanted = sorted(set(keys))
-        if len(wanted) > 8:
-            self.prefetch_paths(self.load(root), wanted)
-        out = {}
-        for k in wanted:
-            v = self.get(root, k, resolve=resolve)
-            if v is not None:
-                out[k] = v
+        """Return the values of the keys that exist.
+
+        One descent for all the keys, a level at a time: the nodes a level needs are
+        fetched together (a backend request per chunk of them), and no key walks down
+        from the root again.
+        """
+        out: dict[bytes, Any] = {}
+        pending = [(k, self.load(root)) for k in sorted(set(keys))]
+        while pending:
+            deeper: list[bytes] = []
+            child_ids: list[bytes] = []
+            for k, node in pending:
+                if node.level:
+                    i = bisect_right(node.keys, k) - 1
+                    if i >= 0:
+                        deeper.append(k)
+                        child_ids.append(node.vals[i])
+                    continue
+                i = bisect_left(node.keys, k)
+                if i < len(node.keys) and node.keys[i] == k:
+                    v = node.vals[i]
+                    out[k] = v if not resolve or type(v) is bytes else self._resolve(v)
+            if not deeper:
+                break
+            children = self._load_all(child_ids)
+            pending = [(k, children[c]) for k, c in zip(deeper, child_ids, strict=True)]
         return out
+
+    def _load_all(self, oids: list[bytes], chunk: int = 256) -> dict[bytes, Node]:
+        """The distinct nodes among ``oids``, fetched a chunk per request."""
+        unique = list(dict.fromkeys(oids))
+        nodes: dict[bytes, Node] = {}
+        for i in range(0, len(unique), chunk):
+            part = unique[i : i + chunk]
+            nodes.update(zip(part, self.load_many(part), strict=True))
+        return nodes
 
     def items(
         self,
