@@ -112,5 +112,7 @@ def test_sigkill_at_random_moments_leaves_store_consistent(tmp_path: Path, backe
         f"{backend}: {KILLS_PER_BACKEND} kills in {elapsed:.1f}s, final seq {head}, "
         f"{seen_unacked} kills between append and ack"
     )
-    # The writer made real progress, so the kills landed mid-write, not only at startup.
-    assert head >= KILLS_PER_BACKEND
+    # The writer made real progress, so the kills landed mid-write, not only at startup: at
+    # least one entry per two kills (one per kill on a quiet machine; a loaded one writes
+    # fewer in the same random delays).
+    assert head >= KILLS_PER_BACKEND // 2
