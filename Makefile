@@ -28,7 +28,7 @@ node_modules/.bin/azurite-blob: package.json package-lock.json
 	touch $@
 
 test: lint node_modules/.bin/azurite-blob
-	$(BIN)/python -m pytest -m 'not nightly'
+	$(BIN)/python -m pytest -m 'not nightly' --durations=15
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
