@@ -112,14 +112,7 @@ class ProllyTree:
         One backend request (one LMDB transaction, or one batch of ranged reads)
         per chunk instead of one per node.
         """
-        cache = self._cache
-        todo = [o for o in dict.fromkeys(oids) if o != EMPTY_ROOT and cache.get(o) is None]
-        for i in range(0, len(todo), chunk):
-            part = todo[i : i + chunk]
-            bodies = self.store.get_many(part, ObjectKind.NODE)
-            for o in part:
-                node = self._decode(o, bodies[o])
-                cache.put(o, node, _weight(bodies[o], node))
+        self._load_all(list(oids), chunk)
 
     def prefetch_paths(self, top: Node, keys: Sequence[bytes]) -> None:
         """Load, level by level and in batches, every node on the paths to sorted ``keys``."""

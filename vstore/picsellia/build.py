@@ -43,7 +43,7 @@ from vstore.gcpause import paused_gc
 from vstore.model.projection import compile_fast, project
 from vstore.model.record import decode_record
 from vstore.picsellia.columns import LISTS, META, SCALARS, decoded_column, extractor
-from vstore.picsellia.entry import ROW, Entry, uri_path
+from vstore.picsellia.entry import ROW, Entry, names_of
 from vstore.picsellia.persisted import Stored
 from vstore.picsellia.record import FRAME_KEYS
 from vstore.picsellia.shapes import kind_of
@@ -397,7 +397,7 @@ class Built(Stored):
 
         def read(r: int) -> tuple[tuple[Any, ...], Any, Any]:
             data_id, created, tags, _status, _worker, extra = settled(r)
-            filename, object_name = _names_of(uris[r])
+            filename, object_name = names_of(uris[r])
             return ((ids[r], uris[r], filename, object_name, types[r], widths[r], heights[r],
                      data_id, tags, created), extra, meta[r])
 
@@ -405,7 +405,7 @@ class Built(Stored):
 
     def _names(self) -> None:
         """Make the :data:`_NAMES` columns."""
-        names = list(map(_names_of, self._columns["uri"]))
+        names = list(map(names_of, self._columns["uri"]))
         with self._lock:
             for name, column in zip(_NAMES, zip(*names, strict=True) if names else ((), ()),
                                     strict=True):
@@ -473,12 +473,6 @@ class Built(Stored):
             self._keys = sorted((k for k in counts if k not in FRAME_KEYS),
                                 key=lambda k: (-counts[k], k))
         return self._keys
-
-
-def _names_of(uri: str) -> tuple[str, str]:
-    """The filename and object name of a URI, as ``Entry`` makes them."""
-    path = uri_path(uri)
-    return path[path.rfind("/") + 1:], path.lstrip("/")
 
 
 #: The fields of an entry's row in the order ``Built.reader`` gives them: ``entry.ROW``.

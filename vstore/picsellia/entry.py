@@ -21,8 +21,8 @@ from vstore.picsellia.record import (
     user_meta,
 )
 
-__all__ = ["ROW", "AnnSummary", "Entry", "Extra", "reserved", "reserved_of", "restored",
-           "summarize", "uri_path"]
+__all__ = ["ROW", "AnnSummary", "Entry", "Extra", "names_of", "reserved", "reserved_of",
+           "restored", "summarize", "uri_path"]
 
 
 class AnnSummary(NamedTuple):
@@ -54,6 +54,13 @@ def uri_path(uri: str) -> str:
     if "?" in path or "#" in path:
         path = urlsplit(uri).path
     return unquote(path) if "%" in path else path
+
+
+def names_of(uri: str) -> tuple[str, str]:
+    """The filename and the object name of an asset's URI (the last part of its path, and
+    the path without its leading slash)."""
+    path = uri_path(uri)
+    return path[path.rfind("/") + 1:], path.lstrip("/")
 
 
 #: What a row holds besides its columns: the task and the annotations.
@@ -94,11 +101,9 @@ class Entry:
         # Runs once per asset when an index is built: kept to plain attribute reads.
         src = record["sources"][0]
         uri: str = src["uri"]
-        path = uri_path(uri)
         self.id: str = record["id"]
         self.uri = uri
-        self.filename = path[path.rfind("/") + 1:]
-        self.object_name = path.lstrip("/")
+        self.filename, self.object_name = names_of(uri)
         self.content_type: str | None = src.get("content_type")
         self.width: int | None = src.get("width")
         self.height: int | None = src.get("height")
