@@ -11,13 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import BACKEND_KINDS, make_repo_url
 from vstore.engine import CONFLICT, EMPTY_ROOT, ObjectStore, ProllyTree, TreeParams, open_backend
+from vstore.engine.codec import encode
 from vstore.engine.diff import diff, merge
-from vstore.errors import InvalidArgumentError, MergeConflictError
+from vstore.engine.node import Spill
+from vstore.engine.tree import _decode_typed
+from vstore.errors import CorruptObjectError, InvalidArgumentError, MergeConflictError
 
 SMALL = TreeParams(leaf_target=4, internal_target=4, max_bytes=2048)
 
@@ -233,3 +236,61 @@ def test_an_edit_that_changes_nothing_writes_nothing() -> None:
     b.flush()
     assert again == root
     assert b.stats.objects == 0
+
+
+_keys = st.lists(st.binary(max_size=40), max_size=12)
+_leaf_value = st.one_of(
+    st.binary(max_size=60),
+    st.builds(lambda d: Spill(1, d), st.binary(min_size=32, max_size=32)),  # a spilled value
+    st.just(Spill(2, b"")),  # a run's tombstone
+    st.builds(Spill, st.integers(0, 5), st.binary(max_size=40)),  # anything else
+)
+def _sized(n: int, extra: st.SearchStrategy) -> st.SearchStrategy:
+    # Columns mostly of one length (well-formed), sometimes not.
+    right = st.lists(extra, min_size=n, max_size=n)
+    return st.one_of(right, right, right, st.lists(extra, max_size=3))
+
+
+_child_id = st.binary(min_size=32, max_size=32) | st.binary(min_size=31, max_size=33)
+_count = st.integers(0, 2**64 - 1) | st.integers(-1, 2)
+_node_body = st.one_of(
+    st.integers(0, 10).flatmap(
+        lambda n: st.builds(
+            lambda lvl, k, v: encode([lvl, k, v]),
+            st.sampled_from([0, 0, 0, 1, False]),
+            _sized(n, st.binary(max_size=40)),
+            _sized(n, _leaf_value),
+        )
+    ),
+    st.integers(0, 10).flatmap(
+        lambda n: st.builds(
+            lambda lvl, k, ids, counts: encode([lvl, k, ids, counts]),
+            st.integers(-1, 3),
+            _sized(n, st.binary(max_size=40)),
+            _sized(n, _child_id),
+            _sized(n, _count),
+        )
+    ),
+    st.builds(lambda x: encode(x), st.lists(st.integers(0, 2), max_size=5)),
+)
+
+
+@settings(max_examples=300)
+@given(_node_body)
+def test_the_fast_node_decoder_agrees_with_the_checked_one(body: bytes) -> None:
+    """Nodes decoded in C are the nodes the checked decoder makes, and every body it
+    refuses, the checked decoder refuses too (so errors keep their messages)."""
+    oid = b"\x01" * 32
+    try:
+        want = ProllyTree._decode_checked(oid, body)
+    except CorruptObjectError:
+        want = None
+    fast = _decode_typed(oid, body)
+    if fast is None:
+        got = None if want is None else ProllyTree._decode(oid, body)
+        assert (got is None) == (want is None)
+        return
+    assert want is not None, "the fast decoder accepted a node the checked one refuses"
+    assert (fast.level, fast.keys, fast.vals, fast.counts) == (
+        want.level, want.keys, want.vals, want.counts)
+    event(f"decoded in C: level {fast.level}")

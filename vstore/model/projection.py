@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -194,8 +194,9 @@ def _copy(value: Any) -> Any:
 def compile_fast(projection: Sequence[str]) -> Callable[[bytes], dict[str, Any]] | None:
     """A decoder that reads only the projected fields of record bytes, or None.
 
-    It builds msgspec types from the projection, so the decoder skips every
-    field that is not projected without materialising it; the result equals
+    It builds msgspec types from the projection (``TypedDict``s, which decode
+    straight into plain dicts), so the decoder skips every field that is not
+    projected without materialising it; the result equals
     ``project(decode(data), projection)``. Projections with array indexes or
     ``*`` over a map with sub-paths are not covered (None: use :func:`project`).
     The decoder raises ``msgspec.ValidationError`` for a record whose shape does
@@ -204,17 +205,10 @@ def compile_fast(projection: Sequence[str]) -> Callable[[bytes], dict[str, Any]]
     """
     tree = compile_projection(projection)
     try:
-        top = _struct_for(tree, "P")
+        top = _map_for(tree, "P")
     except _NotCovered:
         return None
-    decoder = msgspec.msgpack.Decoder(top)
-
-    def decode(data: bytes) -> dict[str, Any]:
-        out: dict[str, Any] = msgspec.to_builtins(
-            decoder.decode(data), builtin_types=(bytes, bytearray, memoryview)
-        )
-        return out
-
+    decode: Callable[[bytes], dict[str, Any]] = msgspec.msgpack.Decoder(top).decode
     return decode
 
 
@@ -222,17 +216,15 @@ class _NotCovered(Exception):
     pass
 
 
-def _struct_for(node: dict[str, Node], name: str) -> Any:
-    """A msgspec Struct whose fields are the named keys of ``node`` (absent: UNSET)."""
+def _map_for(node: dict[str, Node], name: str) -> Any:
+    """A total=False TypedDict of the named keys of ``node`` (a key not in the record
+    stays absent, and keys that are not projected are skipped unread)."""
     if "*" in node or any(_is_index(k) for k in node):
         raise _NotCovered
-    fields: list[tuple[str, Any, Any]] = []
-    rename: dict[str, str] = {}
-    for i, (key, child) in enumerate(sorted(node.items())):
-        attr = f"f{i}"
-        rename[attr] = key
-        fields.append((attr, _type_for(child, f"{name}_{i}"), msgspec.UNSET))
-    return msgspec.defstruct(name, fields, rename=rename, forbid_unknown_fields=False)
+    fields = {
+        key: _type_for(child, f"{name}_{i}") for i, (key, child) in enumerate(sorted(node.items()))
+    }
+    return TypedDict(name, fields, total=False)  # type: ignore[operator]
 
 
 def _type_for(child: Node, name: str) -> Any:
@@ -246,5 +238,5 @@ def _type_for(child: Node, name: str) -> Any:
     if set(child) == {"*"}:
         inner = _type_for(child["*"], name)
         return list[inner] | dict[str, inner]  # type: ignore[valid-type]
-    struct = _struct_for(child, name)
-    return list[struct] | struct  # type: ignore[valid-type]
+    mapping = _map_for(child, name)
+    return list[mapping] | mapping  # type: ignore[valid-type]
