@@ -6,6 +6,7 @@ splits, merges of nodes and root growth and collapse are all exercised.
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -294,3 +295,31 @@ def test_the_fast_node_decoder_agrees_with_the_checked_one(body: bytes) -> None:
     assert (fast.level, fast.keys, fast.vals, fast.counts) == (
         want.level, want.keys, want.vals, want.counts)
     event(f"decoded in C: level {fast.level}")
+
+
+def test_random_reads_after_a_large_scan_load_only_leaves(tmp_path: Path) -> None:
+    """A scan of a tree larger than the node cache leaves the internal nodes cached, so
+    a batch of random reads after it fetches one leaf per key, not a path per key."""
+    backend = open_backend(f"lmdb://{tmp_path}/s")
+    tree = ProllyTree(ObjectStore(backend), cache_bytes=4 * 1024 * 1024)
+    rng = random.Random(4)
+    items = sorted((b"k%08d" % i, rng.randbytes(300)) for i in range(20_000))
+    root = tree.build(items)
+    tree._cache.clear()
+    assert sum(1 for _ in tree.items(root)) == 20_000  # ~9 MB of leaves through a 4 MB cache
+
+    fetched: list[bytes] = []
+    real = backend.get_objects
+
+    def counting(ids):  # type: ignore[no-untyped-def]
+        fetched.extend(ids)
+        return real(ids)
+
+    backend.get_objects = counting  # type: ignore[method-assign]
+    keys = [k for k, _ in rng.sample(items, 50)]
+    got = tree.get_many(root, keys)
+    backend.get_objects = real  # type: ignore[method-assign]
+    assert got == {k: v for k, v in items if k in set(keys)}
+    loaded = tree.load_many(fetched)
+    assert fetched and all(node.level == 0 for node in loaded)
+    assert len(fetched) <= len(keys)
