@@ -323,3 +323,31 @@ def test_random_reads_after_a_large_scan_load_only_leaves(tmp_path: Path) -> Non
     loaded = tree.load_many(fetched)
     assert fetched and all(node.level == 0 for node in loaded)
     assert len(fetched) <= len(keys)
+
+
+def test_a_scan_larger_than_the_cache_keeps_what_random_reads_cached(tmp_path: Path) -> None:
+    """A scan streams through leaves beyond a quarter of the cache without keeping them,
+    so the leaves that random reads had cached are still there after it."""
+    backend = open_backend(f"lmdb://{tmp_path}/s")
+    tree = ProllyTree(ObjectStore(backend), cache_bytes=4 * 1024 * 1024)
+    rng = random.Random(5)
+    items = sorted((b"k%08d" % i, rng.randbytes(300)) for i in range(20_000))
+    root = tree.build(items)
+    tree._cache.clear()
+    keys = [k for k, _ in rng.sample(items, 40)]
+    tree.get_many(root, keys)
+
+    fetched: list[bytes] = []
+    real = backend.get_objects
+
+    def counting(ids):  # type: ignore[no-untyped-def]
+        fetched.extend(ids)
+        return real(ids)
+
+    backend.get_objects = counting  # type: ignore[method-assign]
+    assert [k for k, _ in tree.items(root)] == [k for k, _ in items]
+    scanned = len(fetched)
+    again = tree.get_many(root, keys)
+    backend.get_objects = real  # type: ignore[method-assign]
+    assert again == {k: v for k, v in items if k in set(keys)}
+    assert scanned > 0 and len(fetched) == scanned  # nothing fetched again

@@ -214,13 +214,16 @@ class DatasetVersion(Catalog, PicselliaVersion):
             raise InvalidArgumentError("frame_ids must be a collection of ids, not one str")
         state = self._refresh()
         keys = [frame_key(fid) for fid in frame_ids]
-        found = self._store.repo.layers.get_many(state.tree, keys)
-        out = []
         conv = _converter(projection)
-        for k in dict.fromkeys(keys):
-            raw = found.get(k)
-            if raw is not None:
-                out.append(conv(raw))
+        # Thousands of acyclic objects at once: with the collector on, their allocation
+        # would make it rescan every live container (every cached node) mid-call.
+        with paused_gc():
+            found = self._store.repo.layers.get_many(state.tree, keys)
+            out = []
+            for k in dict.fromkeys(keys):
+                raw = found.get(k)
+                if raw is not None:
+                    out.append(conv(raw))
         return out
 
     def _frames_by_source(self, pattern: str) -> Iterator[Frame]:

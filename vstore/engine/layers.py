@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import operator
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
@@ -47,7 +48,7 @@ from vstore.engine.codec import ObjectKind, decode, encode, hexid
 from vstore.engine.diff import Collision, MergeResult, diff, merge, merge_edits
 from vstore.engine.node import EMPTY_ROOT, Spill
 from vstore.engine.objects import LRU, WriteBatch
-from vstore.engine.tree import ProllyTree, prefix_end, sorted_edits
+from vstore.engine.tree import ProllyTree, _all_bytes, prefix_end, sorted_edits
 from vstore.errors import CorruptObjectError
 from vstore.gcpause import paused_gc
 
@@ -340,11 +341,12 @@ class Layers:
         st = self.stack(root)
         if not st.runs:
             return self.tree.items(st.base, start, end, resolve=resolve)
-        roots = [st.base, *(r.root for r in st.runs)]
-        rounds = _merge_rounds([self._chunks(r, -i, start, end) for i, r in enumerate(roots)])
-        # A list per merge round, flattened in C: no generator step per entry.
+        newest_first = [*(r.root for r in reversed(st.runs)), st.base]
+        rounds = _column_rounds([self._columns(r, start, end) for r in newest_first])
+        # An iterable per merge round, flattened in C: no generator step per entry.
         return itertools.chain.from_iterable(
-            _live_rounds(rounds, self.tree._resolve if resolve else None)
+            _live_columns(keys, vals, self.tree._resolve if resolve else None)
+            for keys, vals in rounds
         )
 
     def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -387,6 +389,27 @@ class Layers:
                 buf = []
         if buf:
             yield buf
+
+    def _columns(
+        self, root: bytes, start: bytes | None = None, end: bytes | None = None
+    ) -> Iterator[tuple[list[bytes], list[Any]]]:
+        """One tree's keys and stored values in key order, a few leaves at a time, as two
+        lists (no tuple per entry: scans allocate nothing per entry the collector tracks)."""
+        if start is not None or end is not None:
+            it = self.tree.items(root, start, end, resolve=False)
+            while chunk := list(itertools.islice(it, _MERGE_CHUNK)):
+                yield [k for k, _ in chunk], [v for _, v in chunk]
+            return
+        keys: list[bytes] = []
+        vals: list[Any] = []
+        for leaf in self.tree.leaves(root):
+            keys += leaf.keys
+            vals += leaf.vals
+            if len(keys) >= _MERGE_CHUNK:
+                yield keys, vals
+                keys, vals = [], []
+        if keys:
+            yield keys, vals
 
     # -- diff and merge -------------------------------------------------------------
 
@@ -757,29 +780,68 @@ def _merge_rounds(
         yield from src
 
 
+def _column_rounds(
+    sources: Sequence[Iterator[tuple[list[bytes], list[Any]]]],
+) -> Iterator[tuple[list[bytes], list[Any]]]:
+    """Merge sorted column chunks of several trees (newest first) a round at a time.
+
+    Each round takes from every source what sorts up to the smallest last key among
+    their chunks, so all the entries of one key land in the same round, and sorts it
+    by key in C; the sort is stable, so among equal keys the newest tree's comes first.
+    """
+    live: list[list[Any]] = []  # [keys, vals, position, source] per source not exhausted
+    for src in sources:
+        first = next(src, None)
+        if first:
+            live.append([first[0], first[1], 0, src])
+    while len(live) > 1:
+        probe = min(b[0][-1] for b in live)
+        keys: list[bytes] = []
+        vals: list[Any] = []
+        for b in live:
+            ks, pos = b[0], b[2]
+            cut = bisect_right(ks, probe, pos)
+            if cut > pos:
+                keys += ks[pos:cut]
+                vals += b[1][pos:cut]
+            if cut < len(ks):
+                b[2] = cut
+            else:
+                nxt = next(b[3], None)
+                b[0], b[1], b[2] = (nxt[0], nxt[1], 0) if nxt else (None, None, 0)
+        live = [b for b in live if b[0] is not None]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        yield list(map(keys.__getitem__, order)), list(map(vals.__getitem__, order))
+    if live:
+        ks, vs, pos, src = live[0]
+        yield (ks[pos:], vs[pos:]) if pos else (ks, vs)
+        yield from src
+
+
+def _live_columns(
+    keys: list[bytes], vals: list[Any], resolve: Any = None
+) -> Iterable[tuple[bytes, Any]]:
+    """The newest ``(key, value)`` per key of a sorted round (newest first among equal
+    keys), tombstones dropped; ``resolve``, if given, turns spilled values into bytes."""
+    if not any(map(operator.eq, keys, itertools.islice(keys, 1, None))) and _all_bytes(vals):
+        return zip(keys, vals, strict=True)  # no key twice, no tombstone, no spill: in C
+    out = []
+    prev = None
+    for k, v in zip(keys, vals, strict=True):
+        if k != prev:
+            prev = k
+            if type(v) is bytes:
+                out.append((k, v))
+            elif v.code != TOMBSTONE_CODE:
+                out.append((k, v if resolve is None else resolve(v)))
+    return out
+
+
 def _in_chunks(
     it: Iterator[tuple[bytes, int, Any]], size: int = 256
 ) -> Iterator[list[tuple[bytes, int, Any]]]:
     while chunk := list(itertools.islice(it, size)):
         yield chunk
-
-
-def _live_rounds(
-    rounds: Iterator[list[tuple[bytes, int, Any]]], resolve: Any = None
-) -> Iterator[list[tuple[bytes, Any]]]:
-    """The newest ``(key, value)`` per key of each merge round, tombstones dropped;
-    ``resolve``, if given, turns spilled values into bytes."""
-    prev = None
-    for taken in rounds:
-        out = []
-        for k, _, v in taken:
-            if k != prev:
-                prev = k
-                if type(v) is bytes:
-                    out.append((k, v))
-                elif v.code != TOMBSTONE_CODE:
-                    out.append((k, v if resolve is None else resolve(v)))
-        yield out
 
 
 def _tagged(it: Iterator[tuple[bytes, Any]], tag: int) -> Iterator[tuple[bytes, int, Any]]:

@@ -59,6 +59,8 @@ class NodeCache:
     def __init__(self, capacity: int) -> None:
         self.inner = LRU(capacity // 8)
         self.leaves = LRU(capacity - capacity // 8)
+        #: How much one scan may add to the leaves (see :meth:`ProllyTree.leaves`).
+        self.scan_budget = self.leaves.capacity // 4
 
     def get(self, oid: bytes) -> Node | None:
         node: Node | None = self.leaves.get(oid)
@@ -114,18 +116,27 @@ class ProllyTree:
 
     def load_many(self, oids: Sequence[bytes]) -> list[Node]:
         """Return several nodes in order, fetching the uncached ones in one request."""
+        return self._fetch(oids, True)[0]
+
+    def _fetch(self, oids: Sequence[bytes], cache: bool) -> tuple[list[Node], int]:
+        """:meth:`load_many`, caching what it fetches only if ``cache``; also returns the
+        weight of what it fetched."""
         out: list[Node | None] = [
             self._cache.get(o) if o != EMPTY_ROOT else self.load(o) for o in oids
         ]
         missing = [o for o, n in zip(oids, out, strict=True) if n is None]
+        fetched = 0
         if missing:
             bodies = self.store.get_many(missing, ObjectKind.NODE)
             for i, o in enumerate(oids):
                 if out[i] is None:
                     node = self._decode(o, bodies[o])
-                    self._cache.put(o, node, _weight(bodies[o], node))
+                    weight = _weight(bodies[o], node)
+                    fetched += weight
+                    if cache:
+                        self._cache.put(o, node, weight)
                     out[i] = node
-        return out  # type: ignore[return-value]
+        return out, fetched  # type: ignore[return-value]
 
     def adopt(self, oid: bytes, body: bytes) -> Node:
         """Decode and cache node ``oid`` from a body read elsewhere (already verified)."""
@@ -324,18 +335,26 @@ class ProllyTree:
             yield from zip(leaf.keys, vals, strict=True)
 
     def leaves(self, root: bytes) -> Iterator[Node]:
-        """Yield the leaves of the tree in key order (children fetched a group at a time)."""
-        return self._leaves(self.load(root))
+        """Yield the leaves of the tree in key order (children fetched a group at a time).
 
-    def _leaves(self, node: Node) -> Iterator[Node]:
+        A scan caches the leaves it fetches until they weigh a quarter of the leaf cache,
+        then only reads through it: a scan larger than the cache would evict everything
+        before reading it again, and would make the collector walk every node it kept.
+        """
+        return self._leaves(self.load(root), [self._cache.scan_budget])
+
+    def _leaves(self, node: Node, budget: list[int]) -> Iterator[Node]:
         if node.level == 0:
             yield node
             return
         step = 64
         for g in range(0, len(node.vals), step):
-            for child in self.load_many(node.vals[g : g + step]):
+            group, fetched = self._fetch(node.vals[g : g + step], budget[0] > 0 or node.level > 1)
+            if node.level == 1:
+                budget[0] -= fetched
+            for child in group:
                 if child.level:
-                    yield from self._leaves(child)
+                    yield from self._leaves(child, budget)
                 else:
                     yield child
 
