@@ -240,6 +240,26 @@ def test_key_filter_answers_small_probes_and_batches_alike(
     assert all((fp in f) == (fp in present) for fp in probe)
 
 
+def test_cached_filters_and_nodes_add_nothing_for_the_collector_to_walk() -> None:
+    """The hash table a batch lookup builds over a large filter, and the node cache's
+    bookkeeping, are not tracked by the cyclic collector: a process that holds many of them
+    does not pay for them at every full collection."""
+    import gc
+    import random
+
+    from vstore.engine.objects import LRU
+
+    rng = random.Random(2)
+    f = KeyFilter.from_fingerprints(rng.getrandbits(64) for _ in range(10_000))
+    probe = {rng.getrandbits(64) for _ in range(1_000)} | set(list(f.fps)[:10])
+    assert f.common(probe) == probe & set(f.fps)
+    assert f._members is not None and not gc.is_tracked(f._members)
+    cache = LRU(1 << 20)
+    for i in range(100):
+        cache.put(b"%d" % i, [i], 10)
+    assert not gc.is_tracked(cache._w)
+
+
 def test_small_writes_keep_a_plain_tree_history_independent() -> None:
     lay = _layers(apply_max=256)
     a = lay.write(EMPTY_ROOT, {b"a": b"1", b"b": b"2"})

@@ -93,7 +93,9 @@ class KeyFilter:
 
     def __init__(self, fps: array[int]) -> None:
         self.fps = fps
-        self._members: frozenset[int] | None = None
+        # A dict, not a set: a dict of ints is not tracked by the cyclic collector, so a
+        # cache of large filters does not make every full collection walk their keys.
+        self._members: dict[int, None] | None = None
 
     @classmethod
     def from_fingerprints(cls, fps: Iterable[int]) -> KeyFilter:
@@ -126,7 +128,7 @@ class KeyFilter:
     def common(self, fps: set[int]) -> set[int]:
         """The fingerprints of ``fps`` that may be present.
 
-        A few probes bisect the sorted array; a batch builds (once) a set of the
+        A few probes bisect the sorted array; a batch builds (once) a hash table of the
         filter's fingerprints and intersects with it in C.
         """
         members = self._members
@@ -140,8 +142,8 @@ class KeyFilter:
                     if i < n and arr[i] == fp:
                         found.add(fp)
                 return found
-            members = self._members = frozenset(arr)
-        return fps & members
+            members = self._members = dict.fromkeys(arr)
+        return members.keys() & fps
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,33 +26,37 @@ class LRU:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.weight = 0
-        self._d: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
+        self._d: OrderedDict[bytes, Any] = OrderedDict()
+        # Weights apart from the values: a dict of ints is not tracked by the cyclic
+        # collector, where a (value, weight) tuple per entry would be.
+        self._w: dict[bytes, int] = {}
         self._lock = threading.Lock()
 
     def get(self, key: bytes) -> Any:
         with self._lock:
             hit = self._d.get(key)
-            if hit is None:
-                return None
-            self._d.move_to_end(key)
-            return hit[0]
+            if hit is not None:
+                self._d.move_to_end(key)
+            return hit
 
     def put(self, key: bytes, value: Any, weight: int = 1) -> None:
         if weight > self.capacity:
             return
         with self._lock:
-            old = self._d.pop(key, None)
-            if old is not None:
-                self.weight -= old[1]
-            self._d[key] = (value, weight)
+            if key in self._d:
+                self.weight -= self._w[key]
+            self._d[key] = value
+            self._d.move_to_end(key)
+            self._w[key] = weight
             self.weight += weight
             while self.weight > self.capacity:
-                _, (_, w) = self._d.popitem(last=False)
-                self.weight -= w
+                old, _ = self._d.popitem(last=False)
+                self.weight -= self._w.pop(old)
 
     def clear(self) -> None:
         with self._lock:
             self._d.clear()
+            self._w.clear()
             self.weight = 0
 
 
