@@ -64,7 +64,7 @@ FANOUT = 16
 #: The runs are folded into the base once they hold this many times its entries.
 FOLD_RATIO = 4
 #: Entries per leaf of a run (runs are cut at fixed counts, see ``build_blocks``).
-RUN_LEAF_ENTRIES = 32
+RUN_LEAF_ENTRIES = 16
 #: A plain tree takes writes of up to this many entries in place (no stack).
 APPLY_MAX = 256
 #: A base gets a key filter once the runs above it hold 1/FILTER_RATIO of its size.
