@@ -215,3 +215,20 @@ def test_a_version_written_by_both_surfaces_builds_like_entries(
         for attr in ENTRY_ATTRS:
             assert _same(getattr(a, attr), getattr(b, attr)), (a.id, attr)
             assert _same(getattr(c, attr), getattr(b, attr)), (a.id, attr)
+
+
+def test_a_new_index_is_written_only_once_the_listing_is_made(
+        surface: vstore.DatasetVersion, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vstore.picsellia import version_assets
+
+    events: list[str] = []
+    monkeypatch.setattr(persisted, "release", lambda: events.append("release"))
+    made = version_assets.MultiAsset
+
+    def multi(items: Any) -> Any:
+        events.append("answer")
+        return made(items)
+
+    monkeypatch.setattr(version_assets, "MultiAsset", multi)
+    surface.list_assets(q='annotations.label.name = "car"')
+    assert events == ["answer", "release"]

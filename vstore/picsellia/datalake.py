@@ -30,7 +30,7 @@ from vstore.errors import (
 )
 from vstore.model import SingleFrame, derive_frame_id
 from vstore.model.validation import check_meta
-from vstore.picsellia import frames
+from vstore.picsellia import frames, persisted
 from vstore.picsellia.blobs import pin_blobs, put_blob
 from vstore.picsellia.enums import DataType, TagTarget
 from vstore.picsellia.index import Entry, asset_index
@@ -370,8 +370,12 @@ class Datalake:
         sel = Selection(limit=limit, offset=offset, order_by=order_by, tags=tags,
                         intersect_tags=intersect_tags, q=q, what="data",
                         lists={"ids": ids, "object_names": object_names, "filenames": filenames})
-        entries = select(asset_index(self._version()), sel)
-        return MultiData([Data(self, e) for e in entries])
+        try:
+            with frames.paused_gc():
+                entries = select(asset_index(self._version()), sel)
+                return MultiData([Data(self, e) for e in entries])
+        finally:
+            persisted.release()  # a new index is written once the answer is out
 
     def get_data(self, id: str) -> Data:
         """The data with this id.

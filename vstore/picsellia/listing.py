@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from vstore.errors import InvalidArgumentError, NoDataError, UsageError, WrongTypeError
-from vstore.picsellia import persisted
 from vstore.picsellia.enums import TagTarget
 from vstore.picsellia.index import AssetIndex, Entry
 from vstore.picsellia.query import AssetQuery, DataLookup, compile_asset_query
@@ -177,10 +176,7 @@ def select(index: AssetIndex, sel: Selection, lookup: DataLookup | None = None) 
         InvalidArgumentError: a bad limit, offset, order field or empty list filter.
         InvalidQueryError: ``q`` does not parse.
     """
-    try:
-        entries = _selected(index, sel, lookup)
-    finally:
-        persisted.release()  # a new index is written once the answer is out
+    entries = _selected(index, sel, lookup)
     if not entries:
         raise NoDataError(f"No {sel.what} retrieved")
     return entries
