@@ -116,6 +116,8 @@ CASES: list[dict[str, Any]] = [
     _record(16, _annotations=[], rois=[]),
     _record(17, _created=True, _data=5, _task=[1], _tags="x"),
     _record(18, rois=[_roi(_text=5, _type="zzz")]),
+    _record(19, rois=[_roi(_shape="blob"), _roi(_shape="line"), _roi(_type="p2d", _shape="line"),
+                      _roi(_type="k2d", _shape="point"), _roi(_shape="mask", _type=None)]),
     {"id": "f020", "sources": [{"uri": "s3://b/20.jpg"}]},        # no meta, no rois
     {"id": "f021", "sources": [{"uri": "s3://b/21.jpg"}], "meta": None, "rois": None},
     {"id": "f022", "sources": [{"uri": "s3://b/22.jpg"}], "meta": {}, "rois": [_roi(None)]},
@@ -152,6 +154,23 @@ def test_random_metadata_and_shapes_build_like_entries() -> None:
     built = _build(raws)
     assert built is not None
     _check(built, raws, ["a", "b", "c", "camera"])
+
+
+def test_a_run_of_rectangles_then_other_shapes_build_like_entries() -> None:
+    # records of rectangles take a shorter way until the first one that is not
+    rng = random.Random(3)
+    records = []
+    for i in range(300):
+        aid = rng.choice(["a1", "a1", "a1", "nope"])  # "nope": a ROI names no listed one
+        rois = [_roi(aid, label=rng.choice([["car"], ["bus"], [], ["car", "bus"]]))
+                for _ in range(rng.randrange(4))]
+        meta = {"_tags": ["t"]} if i % 7 == 0 else {}
+        records.append(_record(i, rois=rois, **meta))
+    records[250]["rois"] = [_roi(), _roi(_type="p2d", label=["bus"])]
+    raws = [encode(r) for r in records]
+    built = _build(raws)
+    assert built is not None
+    _check(built, raws, ["camera"])
 
 
 def test_metadata_columns_of_one_plain_type_build_like_entries() -> None:
@@ -215,6 +234,21 @@ def test_a_version_written_by_both_surfaces_builds_like_entries(
         for attr in ENTRY_ATTRS:
             assert _same(getattr(a, attr), getattr(b, attr)), (a.id, attr)
             assert _same(getattr(c, attr), getattr(b, attr)), (a.id, attr)
+
+
+def test_entries_taken_before_and_after_the_reserved_columns_are_made_are_alike() -> None:
+    # rows made into entries before any column of the reserved metadata is asked for, then
+    # after those columns are made but not the file names
+    raws = [encode(r) for r in CASES]
+    refs = [_reference(r) for r in raws]
+    built = _build(raws)
+    assert built is not None
+    before = AssetIndex(b"r" * 32, stored=built, origin="built").take(range(0, len(raws), 2))
+    built.column("tags")
+    after = AssetIndex(b"r" * 32, stored=built, origin="built").take(range(len(raws)))
+    for mine, ref in [*zip(before, refs[::2], strict=True), *zip(after, refs, strict=True)]:
+        for attr in ENTRY_ATTRS:
+            assert _same(getattr(mine, attr), getattr(ref, attr)), (mine.id, attr)
 
 
 def test_a_new_index_is_written_only_once_the_listing_is_made(

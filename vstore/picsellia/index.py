@@ -139,7 +139,7 @@ class AssetIndex:
     def _stored_entries(self, rows: Iterable[Row]) -> list[Entry]:
         stored, made = self._stored, self._made
         assert stored is not None and made is not None
-        read = stored.reader()
+        make = stored.entry_maker()
         out = []
         with paused_gc():
             for r in rows:
@@ -148,7 +148,7 @@ class AssetIndex:
                     continue
                 e = made[r]
                 if e is None:
-                    e = made[r] = restored(*read(r))
+                    e = made[r] = make(r)
                 out.append(e)
         return out
 

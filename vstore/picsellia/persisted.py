@@ -40,7 +40,7 @@ import zstandard
 from vstore.engine.cache import ObjectCache, default_cache_dir, default_cache_size
 from vstore.errors import VStoreError
 from vstore.picsellia.columns import LISTS, META, SCALARS
-from vstore.picsellia.entry import ROW
+from vstore.picsellia.entry import ROW, Entry, restored
 from vstore.picsellia.frames import paused_gc
 
 if TYPE_CHECKING:
@@ -137,12 +137,11 @@ class Stored:
     def prefetch(self, names: Sequence[str]) -> None:
         """Get columns ready to be read (a persisted index holds every column already)."""
 
-    def reader(self) -> Callable[[int], tuple[tuple[Any, ...], Any, Any]]:
-        """The function giving what makes the entry of one row: its ``entry.ROW`` values,
-        its task and annotations, its metadata (see ``entry.restored``)."""
+    def entry_maker(self) -> Callable[[int], Entry]:
+        """The function making the entry of one row (see ``entry.restored``)."""
         columns = [self.column(n) for n in ROW]
         extra, meta = self.column("extra"), self.column("meta")
-        return lambda r: (tuple([c[r] for c in columns]), extra[r], meta[r])
+        return lambda r: restored(tuple([c[r] for c in columns]), extra[r], meta[r])
 
 
 def _decode_column(name: str, encoding: str, payload: bytes, rows: int) -> list[Any]:
