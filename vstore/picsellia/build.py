@@ -36,6 +36,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from itertools import chain, islice
 from operator import attrgetter, ge
 from typing import Any, Literal
@@ -47,7 +48,7 @@ from vstore.gcpause import paused_gc
 from vstore.model.projection import compile_fast, project
 from vstore.model.record import decode_record
 from vstore.picsellia.columns import LISTS, META, SCALARS, decoded_column, extractor
-from vstore.picsellia.entry import ROW, Entry, names_of, restored
+from vstore.picsellia.entry import ROW, AnnSummary, Entry, made, names_of, restored
 from vstore.picsellia.persisted import Stored
 from vstore.picsellia.record import FRAME_KEYS
 from vstore.picsellia.shapes import kind_of
@@ -158,6 +159,7 @@ _encode = msgspec.msgpack.Encoder().encode
 _NO_META = _Meta()
 _Shape = tuple[str, str | None, str | None]
 _NOT_SHAPE: Any = object()
+_summary = tuple.__new__  # NamedTuple.__new__ costs more
 
 
 class _Misfit(Exception):
@@ -339,9 +341,9 @@ class _Rows:
         self.rows.append((*(row[n] for n in _EAGER), key, None, False))
 
     def settle(self, meta: msgspec.Raw, shapes: tuple[_Shape, ...], aid: str | None,
-               has_rois: bool) -> tuple[Any, ...]:
+               has_rois: bool, stored: bool) -> tuple[Any, ...]:
         """The :data:`_DEFERRED` values of a row whose shapes all name ``aid`` (None: no
-        shape), or raise _Misfit."""
+        shape), or raise _Misfit; ``stored``: see :meth:`deferred`."""
         try:
             m = _decode_meta(meta)
         except msgspec.ValidationError:
@@ -357,7 +359,7 @@ class _Rows:
             workers = () if worker is None else (
                 shared.get(worker) or shared.setdefault(worker, (worker,)))
             return self.deferred(m, shared.get(one) or shared.setdefault(one, (one,)), workers,
-                                 [(e.id, one, worker, float(e.created or 0.0), shapes)])
+                                 [(e.id, one, worker, float(e.created or 0.0), shapes)], stored)
         annotations: Sequence[tuple[Any, ...]]
         if has_rois or listed:
             if not listed:
@@ -375,16 +377,20 @@ class _Rows:
         else:
             annotations = ()
         _shapes, status, workers = self.lists(annotations)
-        return self.deferred(m, status, workers, annotations)
+        return self.deferred(m, status, workers, annotations, stored)
 
     def deferred(self, m: _Meta, status: tuple[str, ...], workers: tuple[str, ...],
-                 annotations: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
-        """The :data:`_DEFERRED` values of a row."""
+                 annotations: Sequence[tuple[Any, ...]], stored: bool = True
+                 ) -> tuple[Any, ...]:
+        """The :data:`_DEFERRED` values of a row; ``extra`` (the task and annotations) as
+        the column holds it, msgpack, or else as an entry holds it (``AnnSummary`` tuples
+        that share the row's shapes)."""
         tags = () if not m.tags else tuple(m.tags)
         shared = self.shared
         return (m.data, 0.0 if m.created is None else float(m.created),
                 tags and (shared.get(tags) or shared.setdefault(tags, tags)), status, workers,
-                msgspec.Raw(_encode((m.task, annotations))))
+                msgspec.Raw(_encode((m.task, annotations))) if stored else
+                (m.task, tuple([_summary(AnnSummary, a) for a in annotations])))
 
     def lists(self, annotations: Sequence[tuple[Any, ...]]) -> tuple[Any, Any, Any]:
         """The shapes, statuses and workers columns of a row (``columns.shapes_of``...)."""
@@ -470,8 +476,11 @@ class Built(Stored):
             data_id, created, tags, _status, _worker, extra = settled(r)
             uri = uris[r]
             filename, object_name = names_of(uri)
-            return restored((ids[r], uri, filename, object_name, types[r], widths[r],
-                             heights[r], data_id, tags, created), extra, meta[r])
+            row = (ids[r], uri, filename, object_name, types[r], widths[r], heights[r],
+                   data_id, tags, created)
+            if extra.__class__ is msgspec.Raw:
+                return restored(row, extra, meta[r])
+            return made(row, extra, meta[r])
 
         return make
 
@@ -488,20 +497,29 @@ class Built(Stored):
         with self._lock, paused_gc():
             if self._pending is None:
                 return
-            values = list(map(self._settle, range(self.rows)))
+            values = list(map(partial(self._settle, stored=True), range(self.rows)))
+            assert self._rows is not None
+            for row, done in self._rows.done.items():
+                extra = done[-1]
+                if extra.__class__ is not msgspec.Raw:  # settled for an entry: encoded now
+                    values[row] = (*done[:-1], msgspec.Raw(_encode(extra)))
             columns = zip(*values, strict=True) if values else ([] for _ in _DEFERRED)
             for name, column in zip(_DEFERRED, columns, strict=True):
                 self._columns[name] = list(column)
             self._pending = self._rows = self._fetch = None
 
     def _settled(self, row: int) -> tuple[Any, ...]:
-        """The :data:`_DEFERRED` values of one row."""
+        """The :data:`_DEFERRED` values of one row, for its entry (``extra`` as msgpack or
+        as values, see :meth:`_Rows.deferred`)."""
         with self._lock:
             if self._pending is None:
                 return tuple(self._columns[n][row] for n in _DEFERRED)
-            return self._settle(row)
+            return self._settle(row, stored=False)
 
-    def _settle(self, row: int) -> tuple[Any, ...]:
+    def _settle(self, row: int, stored: bool) -> tuple[Any, ...]:
+        """The :data:`_DEFERRED` values of one row: as its columns hold them (``stored``,
+        not kept: the columns take them), or for its entry (kept until the columns are
+        made, which encode them then)."""
         rows, pending = self._rows, self._pending
         assert rows is not None and pending is not None
         done = rows.done.get(row)
@@ -510,7 +528,7 @@ class Built(Stored):
         keys, aids, has_rois = pending
         try:
             done = rows.settle(self._columns["meta"][row], self._columns["shapes"][row],
-                               aids[row], has_rois[row])
+                               aids[row], has_rois[row], stored)
         except _Misfit:  # the metadata does not fit: the record again, through Entry
             key = keys[row]
             raw = self._fetch(key) if self._fetch is not None else None
@@ -518,7 +536,8 @@ class Built(Stored):
                 raise MissingObjectError(f"record {key!r} of tree {self.root.hex()}") from None
             full = dict(zip(_ROW, _entry_row(raw), strict=True))
             done = tuple(full[n] for n in _DEFERRED)
-        rows.done[row] = done
+        if not stored:
+            rows.done[row] = done
         return done
 
     def prefetch(self, names: Sequence[str]) -> None:

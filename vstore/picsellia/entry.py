@@ -21,8 +21,8 @@ from vstore.picsellia.record import (
     user_meta,
 )
 
-__all__ = ["ROW", "AnnSummary", "Entry", "Extra", "names_of", "reserved", "reserved_of",
-           "restored", "summarize", "uri_path"]
+__all__ = ["ROW", "AnnSummary", "Entry", "Extra", "made", "names_of", "reserved",
+           "reserved_of", "restored", "summarize", "uri_path"]
 
 
 class AnnSummary(NamedTuple):
@@ -67,7 +67,7 @@ def names_of(uri: str) -> tuple[str, str]:
 Extra = tuple[dict[str, Any] | None, tuple[AnnSummary, ...]]
 
 _meta_decoder = msgspec.msgpack.Decoder(dict[str, Any])
-_extra_decoder = msgspec.msgpack.Decoder(Extra)
+_extra_decoder: msgspec.msgpack.Decoder[Extra] = msgspec.msgpack.Decoder(Extra)
 
 
 Reserved = tuple[str | None, tuple[str, ...], dict[str, Any] | None, float]
@@ -148,10 +148,16 @@ ROW = ("id", "uri", "filename", "object_name", "content_type", "width", "height"
 
 def restored(row: tuple[Any, ...], extra: msgspec.Raw, meta: msgspec.Raw) -> Entry:
     """An entry from the columns of one stored row (see ``vstore.picsellia.persisted``)."""
+    return made(row, _extra_decoder.decode(extra), meta)
+
+
+def made(row: tuple[Any, ...], extra: Extra, meta: msgspec.Raw) -> Entry:
+    """An entry from its :data:`ROW` values, its task and annotations, and its metadata as
+    msgpack."""
     e = Entry.__new__(Entry)
     (e.id, e.uri, e.filename, e.object_name, e.content_type, e.width, e.height, e.data_id,
      e.tags, e.created) = row
-    e.task, e.annotations = _extra_decoder.decode(extra)
+    e.task, e.annotations = extra
     e._meta = meta
     return e
 
