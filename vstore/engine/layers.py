@@ -69,6 +69,8 @@ RUN_LEAF_ENTRIES = 16
 APPLY_MAX = 256
 #: A base gets a key filter once the runs above it hold 1/FILTER_RATIO of its size.
 FILTER_RATIO = 16
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
 _LOOKUP_CHUNK = 2048
 _MERGE_CHUNK = 256
 _FORMAT = 1
@@ -190,6 +192,8 @@ class Layers:
         fold_ratio: the runs are folded into the base once they hold this many times
             the base's entries.
         run_leaf: entries per leaf of a run.
+        kept_bytes: memory for the entries of the generation-0 runs this object built,
+            which the merge or fold that follows reads instead of the stored leaves.
     """
 
     def __init__(
@@ -201,6 +205,7 @@ class Layers:
         fanout: int = FANOUT,
         fold_ratio: int = FOLD_RATIO,
         run_leaf: int = RUN_LEAF_ENTRIES,
+        kept_bytes: int = 128 * 1024 * 1024,
     ) -> None:
         self.tree = tree
         self.store = tree.store
@@ -210,6 +215,11 @@ class Layers:
         self.run_leaf = run_leaf
         self._stacks = LRU(4096)
         self._filters = LRU(cache_bytes)
+        # Run root -> (keys, values) of a run built here: a run of generation 0 is read
+        # back whole by a merge within ``fanout`` writes, or by a fold. The entries are
+        # the ones its leaves were built from, so reading them back from the store would
+        # only check and decode what was just encoded. Never used by reads.
+        self._kept = LRU(kept_bytes)
 
     # -- stacks and filters --------------------------------------------------------
 
@@ -362,11 +372,7 @@ class Layers:
         if len(roots) == 1:
             yield from self.tree.items(roots[0], start, end, resolve=False)
             return
-        prev = None
-        for k, _, v in self._tagged_merge(roots, start, end):
-            if k != prev:
-                prev = k
-                yield k, v
+        yield from _newest(self._tagged_merge(roots, start, end))
 
     def _tagged_merge(
         self, roots: Sequence[bytes], start: bytes | None = None, end: bytes | None = None
@@ -545,31 +551,36 @@ class Layers:
     ) -> bytes:
         seq = sorted_edits(edits)
         st = self.stack(root)
-        keys = [kv[0] for kv in seq]
+        keys = list(map(_first, seq))
         in_place = st.id is None and len(seq) <= self.apply_max
-        fps = None if in_place else dict(zip(keys, fingerprints(keys), strict=True))
+        key_fps = None if in_place else fingerprints(keys)
+        fps = None if key_fps is None else dict(zip(keys, key_fps, strict=True))
         old = self._lookup(st, keys, resolve=True, fps=fps)
         if old:
             real = [(k, v) for k, v in seq if old.get(k) != v]
-        else:  # every key is new (the usual bulk add): only deletes are no-ops
+        elif None in map(_second, seq):
             real = [kv for kv in seq if kv[1] is not None]
+        else:  # every key is new and set (the usual bulk add): every edit is real
+            real = seq
         if not real:
             return root
         if changes is not None:
-            changes.extend((k, old.get(k), v) for k, v in real)
+            olds = map(old.get, map(_first, real)) if old else itertools.repeat(None)
+            changes.extend(zip(map(_first, real), olds, map(_second, real), strict=False))
         own = batch is None
         b = batch if batch is not None else self.store.batch()
         if st.id is None and len(real) <= self.apply_max:
             new = self.tree.apply(st.base, real, b)
         else:
             if fps is None:
-                keys = [kv[0] for kv in real]
-                fps = dict(zip(keys, fingerprints(keys), strict=True))
+                keys = list(map(_first, real))
+                key_fps = fingerprints(keys)
+                fps = dict(zip(keys, key_fps, strict=True))
+            run_fps = key_fps if real is seq else [fps[k] for k, _ in real]
             # With no old values, ``real`` holds only upserts of new keys.
             delta = sum((v is not None) - (k in old) for k, v in real) if old else len(real)
-            new = self._add_run(
-                st, st.count + delta, self._stored(real, b), [fps[k] for k, _ in real], b
-            )
+            assert run_fps is not None
+            new = self._add_run(st, st.count + delta, self._stored(real, b), run_fps, b)
         if own:
             b.flush()
         return new
@@ -578,8 +589,8 @@ class Layers:
         self, real: list[tuple[bytes, bytes | None]], batch: WriteBatch
     ) -> list[tuple[bytes, Any]]:
         """Entries in stored form: tombstones for deletes, long values spilled."""
-        sizes = [len(v) if type(v) is bytes else -1 for _k, v in real]
-        if min(sizes) >= 0 and max(sizes) <= self.tree.spill_bytes:
+        vals = list(map(_second, real))
+        if set(map(type, vals)) == {bytes} and max(map(len, vals)) <= self.tree.spill_bytes:
             return real  # the usual case: no delete, nothing to spill
         store_value = self.tree.store_value
         return [(k, TOMBSTONE if v is None else store_value(v, batch)) for k, v in real]
@@ -598,6 +609,18 @@ class Layers:
         self._filters.put(oid, f, _filter_weight(f))
         return Run(root, len(f), oid, generation)
 
+    def _keep(self, run: Run, entries: Sequence[tuple[bytes, Any]]) -> None:
+        """Keep the entries of a run just built, for the merge or fold that reads it."""
+        keys, vals = tuple(map(_first, entries)), tuple(map(_second, entries))
+        self._kept.put(run.root, (keys, vals), _entries_weight(keys, vals))
+
+    def _run_chunks(self, root: bytes, tag: int) -> Iterator[list[tuple[bytes, int, Any]]]:
+        """:meth:`_chunks` of a whole run, from its kept entries if this object built it."""
+        kept = self._kept.get(root)
+        if kept is None:
+            return self._chunks(root, tag)
+        return _tagged_columns(kept[0], kept[1], tag)
+
     def _add_run(
         self,
         st: Stack,
@@ -614,14 +637,19 @@ class Layers:
             # The runs have outgrown the base: fold everything, new entries straight in.
             return self._fold(st, runs, entries, fps, count, batch)
         runs.append(self._write_run(entries, 0, batch, fps))
+        self._keep(runs[-1], entries)
         n = self.fanout
         while len(runs) >= n and len({r.generation for r in runs[-n:]}) == 1:
             group = runs[-n:]
             del runs[-n:]
-            merged = self._merged([r.root for r in group])
+            merged = _newest(_merge_chunks(
+                [self._run_chunks(r.root, -i) for i, r in enumerate(group)]
+            ))
             merged_fps = set(itertools.chain.from_iterable(self._filter(r.filter).fps
                                                            for r in group))
             runs.append(self._write_run(merged, group[0].generation + 1, batch, merged_fps))
+            for r in group:
+                self._kept.pop(r.root)
         base_filter = st.base_filter
         if base_filter is None and sum(r.entries for r in runs) * FILTER_RATIO >= base_count:
             base_filter = self._put_filter(self._scan_fingerprints(st.base), batch)
@@ -639,28 +667,24 @@ class Layers:
         """Merge the base, the runs and the newest entries into a new base with its filter."""
         t = itertools.repeat(-1 - len(runs))
         newest_stream = ((k, tag, v) for (k, v), tag in zip(newest, t, strict=False))
-        sources = [*(self._chunks(r.root, -1 - i) for i, r in enumerate(runs)),
+        sources = [*(self._run_chunks(r.root, -1 - i) for i, r in enumerate(runs)),
                    _in_chunks(newest_stream)]
         kept = 0
-
-        def newer() -> Iterator[tuple[bytes, Any]]:
-            prev = None
-            for k, _, v in _merge_chunks(sources):
-                if k != prev:
-                    prev = k
-                    yield k, v
 
         scanned: list[int] | None = [] if st.base_filter is None else None
 
         def live() -> Iterator[tuple[bytes, Any]]:
             nonlocal kept
-            for kv in _overlay(self.tree.items(st.base, resolve=False), newer()):
+            for kv in _overlay(self.tree.items(st.base, resolve=False),
+                               _newest(_merge_chunks(sources))):
                 kept += 1
                 if scanned is not None:
                     scanned.append(fingerprint(kv[0]))
                 yield kv
 
         new_base = self.tree.build_stored(live(), batch)
+        for r in runs:
+            self._kept.pop(r.root)
         if kept != count:
             raise CorruptObjectError(
                 hexid(st.id or st.base),
@@ -837,6 +861,32 @@ def _live_columns(
             elif v.code != TOMBSTONE_CODE:
                 out.append((k, v if resolve is None else resolve(v)))
     return out
+
+
+def _newest(tagged: Iterator[tuple[bytes, int, Any]]) -> Iterator[tuple[bytes, Any]]:
+    """The first ``(key, value)`` of each key of a tagged merge: its newest value."""
+    prev = None
+    for k, _, v in tagged:
+        if k != prev:
+            prev = k
+            yield k, v
+
+
+def _tagged_columns(
+    keys: Sequence[bytes], vals: Sequence[Any], tag: int, size: int = _MERGE_CHUNK
+) -> Iterator[list[tuple[bytes, int, Any]]]:
+    t = itertools.repeat(tag)
+    for i in range(0, len(keys), size):
+        yield list(zip(keys[i : i + size], t, vals[i : i + size], strict=False))
+
+
+def _entries_weight(keys: Sequence[bytes], vals: Sequence[Any]) -> int:
+    """Rough memory of kept entries: their bytes plus Python's per-entry overhead."""
+    if set(map(type, vals)) == {bytes}:  # the usual case, summed in C
+        nbytes = sum(map(len, vals))
+    else:
+        nbytes = sum(len(v) if type(v) is bytes else 64 for v in vals)
+    return sum(map(len, keys)) + nbytes + 100 * len(keys)
 
 
 def _in_chunks(

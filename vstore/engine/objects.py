@@ -53,6 +53,13 @@ class LRU:
                 old, _ = self._d.popitem(last=False)
                 self.weight -= self._w.pop(old)
 
+    def pop(self, key: bytes) -> None:
+        """Forget ``key`` (nothing happens if it is not held)."""
+        with self._lock:
+            if key in self._d:
+                del self._d[key]
+                self.weight -= self._w.pop(key)
+
     def clear(self) -> None:
         with self._lock:
             self._d.clear()

@@ -463,8 +463,8 @@ class ProllyTree:
             chunk = list(take(it, leaf_entries))
             if not chunk:
                 break
-            keys = [kv[0] for kv in chunk]
-            vals = [kv[1] for kv in chunk]
+            keys = list(map(_first, chunk))
+            vals = list(map(_second, chunk))
             for lo, hi in _byte_slices(keys, vals, cap):
                 node = self._make(0, keys[lo:hi], vals[lo:hi], batch, cache=False)
                 firsts.append(keys[lo])
@@ -539,7 +539,10 @@ class ProllyTree:
 
 def _byte_slices(keys: list[bytes], vals: list[Any], cap: int) -> list[tuple[int, int]]:
     """``[lo, hi)`` slices of one block, split so that each stays under ``cap`` bytes."""
-    total = sum(map(len, keys)) + sum(len(v) if type(v) is bytes else ID_SIZE for v in vals)
+    if _all_bytes(vals):  # the usual case, summed in C
+        total = sum(map(len, keys)) + sum(map(len, vals))
+    else:
+        total = sum(map(len, keys)) + sum(len(v) if type(v) is bytes else ID_SIZE for v in vals)
     if total < cap or len(keys) == 1:
         return [(0, len(keys))]
     out, lo, size = [], 0, 0
@@ -584,6 +587,7 @@ def sorted_edits(
 
 
 _first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
 
 
 def prefix_end(prefix: bytes) -> bytes | None:
