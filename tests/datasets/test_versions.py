@@ -287,6 +287,27 @@ def test_bulk_context_flushes_by_threshold_and_on_exit(store: vstore.Store) -> N
         v.get_bulk_context(flush_threshold=0)  # a different context: arguments are checked
 
 
+def test_bulk_context_keeps_stats_exact_through_overwrites_and_deletes(
+    store: vstore.Store,
+) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    with v.get_bulk_context(flush_threshold=7) as bc:
+        for i in range(30):  # many frames contribute the same: they are counted together
+            bc.add_frame(boxed(i, "car" if i % 3 else "bus"))
+    with v.get_bulk_context() as bc:
+        for i in range(0, 30, 2):  # overwrites, with another label
+            bc.add_frame(boxed(i, "truck"))
+        bc.add_frame(SingleFrame(source="s3://b/plain.jpg"))
+        bc.delete_frame(boxed(1))
+    labels = {r["name"]: r["count"] for r in v.get_stats()["labels"]}
+    frames = {r["name"]: r["count"] for r in v.get_stats()["frames"]}
+    kept = [i for i in range(1, 30, 2) if i != 1]
+    assert labels == {"truck": 15, "car": sum(1 for i in kept if i % 3),
+                      "bus": sum(1 for i in kept if not i % 3)}
+    assert frames == {"annotated": 29, "unannotated": 1}
+    assert v.status == "committed" and len(v) == 30
+
+
 def test_bulk_update_is_an_add_unless_allow_update(store: vstore.Store) -> None:
     v = DatasetVersion.create_new_dataset("cars", store=store)
     v.add_frames([SingleFrame(id="f", source="s3://b/f.jpg", metadata={"a": 1})])

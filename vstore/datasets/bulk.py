@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import warnings
 from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from vstore.datasets.stats import Contribution, contribution
+from vstore.datasets.stats import Contribution, packed_contribution
 from vstore.errors import InvalidArgumentError, NotFoundError
 from vstore.model import (
     FrameGroup,
@@ -23,15 +24,20 @@ from vstore.model import (
 if TYPE_CHECKING:
     from vstore.datasets.version import DatasetVersion
 
-__all__ = ["BulkContext", "Op", "deep_merge", "drop_fields", "frame_id_of", "queue_op"]
+__all__ = [
+    "BulkContext", "Op", "deep_merge", "drop_fields", "frame_id_of", "merge_keys", "queue_op",
+]
 
 log = logging.getLogger("vstore.datasets")
 
-# An op on one frame: ("set", record) overwrites, ("raw", (canonical bytes, stats
+# An op on one frame: ("set", record) overwrites, ("raw", (canonical bytes, packed stats
 # contribution)) overwrites with an already encoded record, ("merge", [patch, ...]) merges
-# each patch in turn into the stored frame, ("del", None) deletes. A "raw" op holds only
-# atomic values, so thousands of queued frames cost the garbage collector nothing.
+# each patch in turn into the stored frame, ("del", None) deletes. A "raw" op is two tuples
+# over two bytes values: the garbage collector stops tracking it by its second collection,
+# so thousands of queued frames never reach (and never trigger) a full collection.
 Op = tuple[str, Any]
+_first = operator.itemgetter(0)  # of an op: its kind
+_second = operator.itemgetter(1)  # of an op: its payload
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +107,7 @@ def drop_fields(record: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]
 
 def resolve_ops(
     ops: dict[bytes, Op], stored: dict[bytes, bytes]
-) -> tuple[dict[bytes, bytes | None], dict[bytes, dict[str, Any] | Contribution]]:
+) -> tuple[dict[bytes, bytes | None], dict[bytes, dict[str, Any] | Contribution | bytes]]:
     """Turn queued ops into tree edits, merging updates into the stored records.
 
     Returns:
@@ -110,6 +116,13 @@ def resolve_ops(
     Raises:
         NotFoundError: an update names frames the version does not hold.
     """
+    if set(map(_first, ops.values())) == {"raw"}:
+        # The usual bulk add: every payload is (bytes, contribution) already.
+        payloads = list(map(_second, ops.values()))
+        return (
+            dict(zip(ops, map(_first, payloads), strict=True)),
+            dict(zip(ops, map(_second, payloads), strict=True)),
+        )
     missing = [k for k, (kind, _) in ops.items() if kind == "merge" and k not in stored]
     if missing:
         shown = ", ".join(k.decode() for k in missing[:5])
@@ -118,7 +131,7 @@ def resolve_ops(
             "use add_frames to add new frames"
         )
     edits: dict[bytes, bytes | None] = {}
-    records: dict[bytes, dict[str, Any] | Contribution] = {}
+    records: dict[bytes, dict[str, Any] | Contribution | bytes] = {}
     for key, (kind, payload) in ops.items():
         if kind == "del":
             edits[key] = None
@@ -135,6 +148,13 @@ def resolve_ops(
         records[key] = record
         edits[key] = encode_record(record)
     return edits, records
+
+
+def merge_keys(ops: dict[bytes, Op]) -> list[bytes]:
+    """The keys of the ops that merge into a stored frame."""
+    if "merge" not in set(map(_first, ops.values())):
+        return []
+    return [k for k, (kind, _) in ops.items() if kind == "merge"]
 
 
 def check_threshold(flush_threshold: object) -> None:
@@ -203,7 +223,7 @@ class BulkContext:
         if self._upload:
             self._queue(key, ("set", record))  # uploads rewrite the record's URIs first
         else:
-            self._queue(key, ("raw", (encode_record(record), contribution(record))))
+            self._queue(key, ("raw", (encode_record(record), packed_contribution(record))))
 
     def update_frame(self, frame: SingleFrame | FrameGroup) -> None:
         """Queue an update: merged into the stored frame if ``allow_update``, else an add."""
@@ -221,22 +241,24 @@ class BulkContext:
         return len(self._ops)
 
     def flush(self) -> None:
-        """Write every queued operation now (one atomic version update)."""
+        """Write every queued operation now (one atomic version update, which also commits
+        the version if ``refresh_version_stats``)."""
         with self._lock:
             ops, self._ops, self._count = self._ops, {}, 0
         if not ops:
             return
         try:
             # Inside the try: a failed upload step keeps every op queued too.
-            self.version._write_ops(self._upload_sources(ops) if self._upload else ops)
+            self.version._write_ops(
+                self._upload_sources(ops) if self._upload else ops,
+                commit=self.refresh_version_stats,
+            )
         except BaseException:
             with self._lock:  # keep them queued: a retry of flush() loses nothing
                 ops.update(self._ops)
                 self._ops = ops
             raise
         self.log.debug("flushed %d frame operations into %s", len(ops), self.version.version_id)
-        if self.refresh_version_stats:
-            self.version.commit_version()
 
     def _upload_sources(self, ops: dict[bytes, Op]) -> dict[bytes, Op]:
         """Upload the local sources of queued records; drop the ops of frames that failed."""

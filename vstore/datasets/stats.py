@@ -8,10 +8,16 @@ frames that changed since (removed for the old record, added for the new).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["Contribution", "apply_changes", "contribution", "empty_stats", "stats_lists"]
+import msgspec
+
+__all__ = [
+    "Contribution", "apply_changes", "apply_sides", "contribution", "empty_stats",
+    "packed_contribution", "stats_lists",
+]
 
 UNKNOWN_TYPE = "unknown"
 
@@ -25,8 +31,11 @@ def empty_stats() -> dict[str, Any]:
 Contribution = tuple[tuple[str, ...], bool, tuple[str, ...]]
 
 
-def contribution(record: dict[str, Any]) -> Contribution:
-    """The stats contribution of a frame record (a tuple of atomic values)."""
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder(tuple[tuple[str, ...], bool, tuple[str, ...]]).decode
+
+
+def _parts(record: dict[str, Any]) -> tuple[list[str], bool, list[str]]:
     rois = record.get("rois")
     labels: list[str] = []
     if rois:
@@ -35,13 +44,38 @@ def contribution(record: dict[str, Any]) -> Contribution:
             if names:
                 labels += names
     types = [src.get("content_type") or UNKNOWN_TYPE for src in record.get("sources") or ()]
-    return tuple(labels), bool(rois), tuple(types)
+    return labels, bool(rois), types
 
 
-def _add(stats: dict[str, Any], record: dict[str, Any] | Contribution, sign: int) -> None:
-    labels_of, annotated, types_of = (
-        record if isinstance(record, tuple) else contribution(record)
-    )
+def contribution(record: dict[str, Any]) -> Contribution:
+    """The stats contribution of a frame record (a tuple of atomic values)."""
+    labels, annotated, types = _parts(record)
+    return tuple(labels), annotated, tuple(types)
+
+
+def packed_contribution(record: dict[str, Any]) -> bytes:
+    """:func:`contribution` packed into one bytes value, its labels sorted.
+
+    One atomic value: a queue of thousands costs the cyclic garbage collector nothing
+    (nested tuples survive a collection or two before it stops tracking them, and enough
+    of them trigger full collections), and frames that contribute the same pack to equal
+    bytes, which :func:`apply_changes` applies once with their count.
+    """
+    labels, annotated, types = _parts(record)
+    labels.sort()
+    return _pack((labels, annotated, types))
+
+
+def _add(
+    stats: dict[str, Any], record: dict[str, Any] | Contribution | bytes, sign: int
+) -> None:
+    """Add ``sign`` times (a count, negative to remove) the contribution of ``record``."""
+    if type(record) is bytes:
+        labels_of, annotated, types_of = _unpack(record)
+    elif isinstance(record, tuple):
+        labels_of, annotated, types_of = record
+    else:
+        labels_of, annotated, types_of = contribution(record)  # type: ignore[arg-type]
     labels = stats["labels"]
     for label in labels_of:
         labels[label] = labels.get(label, 0) + sign
@@ -51,25 +85,48 @@ def _add(stats: dict[str, Any], record: dict[str, Any] | Contribution, sign: int
         types[ct] = types.get(ct, 0) + sign
 
 
-Side = dict[str, Any] | Contribution | None
+Side = dict[str, Any] | Contribution | bytes | None
 
 
 def apply_changes(stats: dict[str, Any], changes: Iterable[tuple[Side, Side]]) -> dict[str, Any]:
-    """Return ``stats`` updated by ``(old, new)`` pairs: records or their
-    :func:`contribution` (None: absent)."""
+    """Return ``stats`` updated by ``(old, new)`` pairs: records, their
+    :func:`contribution` or :func:`packed_contribution` (None: absent)."""
+    removed: list[Side] = []
+    added: list[Side] = []
+    for old, new in changes:
+        if old is not None:
+            removed.append(old)
+        if new is not None:
+            added.append(new)
+    return apply_sides(stats, removed, added)
+
+
+def apply_sides(
+    stats: dict[str, Any], removed: Sequence[Side], added: Sequence[Side]
+) -> dict[str, Any]:
+    """Return ``stats`` without the ``removed`` frames and with the ``added`` ones (records,
+    their :func:`contribution` or :func:`packed_contribution`; never None)."""
     out = {
         "labels": dict(stats["labels"]),
         "frames": dict(stats["frames"]),
         "content_types": dict(stats["content_types"]),
     }
-    for old, new in changes:
-        if old is not None:
-            _add(out, old, -1)
-        if new is not None:
-            _add(out, new, +1)
+    _apply(out, removed, -1)
+    _apply(out, added, +1)
     for key in ("labels", "content_types"):
         out[key] = {k: v for k, v in out[key].items() if v}
     return out
+
+
+def _apply(out: dict[str, Any], sides: Sequence[Side], sign: int) -> None:
+    if not set(map(type, sides)) <= {bytes, tuple}:
+        for side in sides:
+            if isinstance(side, dict):
+                _add(out, side, sign)
+        sides = [side for side in sides if not isinstance(side, dict)]
+    # Contributions are hashable: equal ones (common in a batch) are applied once.
+    for side, n in Counter(sides).items():
+        _add(out, side, sign * n)  # type: ignore[arg-type]
 
 
 def stats_lists(stats: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -7,9 +7,11 @@ version, and every read pins the commit it read (``commit_id``).
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -21,6 +23,7 @@ from vstore.datasets.bulk import (
     check_threshold,
     drop_fields,
     frame_id_of,
+    merge_keys,
     queue_op,
     resolve_ops,
 )
@@ -33,7 +36,7 @@ from vstore.datasets.registry import (
     DatasetInfo,
     VersionState,
 )
-from vstore.datasets.stats import apply_changes, stats_lists
+from vstore.datasets.stats import apply_changes, apply_sides, stats_lists
 from vstore.datasets.store import Store
 from vstore.engine import WriteBatch
 from vstore.engine.layers import Layers
@@ -59,7 +62,8 @@ from vstore.picsellia.version import PicselliaVersion
 __all__ = ["DatasetVersion"]
 
 Frame = SingleFrame | FrameGroup
-
+_second = operator.itemgetter(1)
+_third = operator.itemgetter(2)
 
 
 def _change_kind(committed: bytes | None, now: bytes | None) -> int:
@@ -85,13 +89,12 @@ def _since_commit(
     the committed values of those keys only. None if the counts were not kept (a
     write by another path): the commit then diffs.
     """
-    counts = [0, 0, 0]
     if state.tree == state.committed_tree:
-        for _key, old, new in changes:
-            kind = _change_kind(old, new)
-            if kind >= 0:
-                counts[kind] += 1
-        return [state.tree, root, *counts]
+        # Every change is against the commit, and changed something: an old None is an
+        # add, a new None a delete (counted in C).
+        added = list(map(_second, changes)).count(None)
+        deleted = list(map(_third, changes)).count(None)
+        return [state.tree, root, added, len(changes) - added - deleted, deleted]
     known = state.meta.get("since_commit")
     if not known or known[0] != state.committed_tree or known[1] != state.tree:
         return None
@@ -286,18 +289,33 @@ class DatasetVersion(Catalog, PicselliaVersion):
         )
         return self._state
 
-    def _write_ops(self, ops: dict[bytes, Op]) -> None:
+    def _write_ops(self, ops: dict[bytes, Op], commit: bool = False) -> None:
+        """Apply ``ops`` in one version update; with ``commit``, commit in the same update
+        (as :meth:`commit_version` would right after it, in one log entry instead of two)."""
         with paused_gc():
-            self._write(self._ops_change(ops), "write frames")
+            if not commit:
+                self._write(self._ops_change(ops), "write frames")
+                return
+            write, commit_change = self._ops_change(ops), self._commit_change({})
+
+            def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]]:
+                written = write(state, batch)
+                tree, updates = written if written is not None else (state.tree, {})
+                meta = {**state.meta, **updates}
+                after = replace(state, commit=replace(state.commit, tree=tree, meta=meta))
+                tree, more = commit_change(after, batch)
+                return tree, {**updates, **more}
+
+            self._write(change, "commit")
 
     def _ops_change(
         self, ops: dict[bytes, Op]
     ) -> Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None]:
         """The version change that applies ``ops`` (and keeps the live stats current)."""
         layers = self._store.repo.layers
+        merges = merge_keys(ops)
 
         def change(state: VersionState, batch: WriteBatch) -> tuple[bytes, dict[str, Any]] | None:
-            merges = [k for k, (kind, _) in ops.items() if kind == "merge"]
             stored = layers.get_many(state.tree, merges) if merges else {}
             edits, records = resolve_ops(ops, stored)
             changes: list[tuple[bytes, bytes | None, bytes | None]] = []
@@ -310,12 +328,10 @@ class DatasetVersion(Catalog, PicselliaVersion):
                 updates["since_commit"] = since
             if state.meta.get("stats_tree") == state.tree:
                 # Keep the live stats current from what this write changed: no re-read.
-                pairs = (
-                    (None if old is None else decode_record(old, validate=False),
-                     None if new is None else records[key])
-                    for key, old, new in changes
-                )
-                updates["stats"] = apply_changes(state.meta["stats"], pairs)
+                removed = [decode_record(old, validate=False)
+                           for _key, old, _new in changes if old is not None]
+                added = [records[key] for key, _old, new in changes if new is not None]
+                updates["stats"] = apply_sides(state.meta["stats"], removed, added)
                 updates["stats_tree"] = root
             return root, updates
 
