@@ -297,57 +297,53 @@ def test_the_fast_node_decoder_agrees_with_the_checked_one(body: bytes) -> None:
     event(f"decoded in C: level {fast.level}")
 
 
+class _CountedTree:
+    """A 20,000-entry tree (~9 MB of leaves) on LMDB behind a 4 MB node cache, with the
+    ids of the objects it fetches from the backend counted."""
+
+    def __init__(self, path: Path, seed: int) -> None:
+        self.backend = open_backend(f"lmdb://{path}/s")
+        self.tree = ProllyTree(ObjectStore(self.backend), cache_bytes=4 * 1024 * 1024)
+        self.rng = random.Random(seed)
+        self.items = sorted((b"k%08d" % i, self.rng.randbytes(300)) for i in range(20_000))
+        self.root = self.tree.build(self.items)
+        self.tree._cache.clear()
+        self.fetched: list[bytes] = []
+        real = self.backend.get_objects
+
+        def counting(ids):  # type: ignore[no-untyped-def]
+            self.fetched.extend(ids)
+            return real(ids)
+
+        self.backend.get_objects = counting  # type: ignore[method-assign]
+
+    def sample(self, n: int) -> tuple[list[bytes], dict[bytes, bytes]]:
+        """``n`` random keys and what a lookup of them must answer."""
+        keys = [k for k, _ in self.rng.sample(self.items, n)]
+        wanted = set(keys)
+        return keys, {k: v for k, v in self.items if k in wanted}
+
+
 def test_random_reads_after_a_large_scan_load_only_leaves(tmp_path: Path) -> None:
     """A scan of a tree larger than the node cache leaves the internal nodes cached, so
     a batch of random reads after it fetches one leaf per key, not a path per key."""
-    backend = open_backend(f"lmdb://{tmp_path}/s")
-    tree = ProllyTree(ObjectStore(backend), cache_bytes=4 * 1024 * 1024)
-    rng = random.Random(4)
-    items = sorted((b"k%08d" % i, rng.randbytes(300)) for i in range(20_000))
-    root = tree.build(items)
-    tree._cache.clear()
-    assert sum(1 for _ in tree.items(root)) == 20_000  # ~9 MB of leaves through a 4 MB cache
-
-    fetched: list[bytes] = []
-    real = backend.get_objects
-
-    def counting(ids):  # type: ignore[no-untyped-def]
-        fetched.extend(ids)
-        return real(ids)
-
-    backend.get_objects = counting  # type: ignore[method-assign]
-    keys = [k for k, _ in rng.sample(items, 50)]
-    got = tree.get_many(root, keys)
-    backend.get_objects = real  # type: ignore[method-assign]
-    assert got == {k: v for k, v in items if k in set(keys)}
-    loaded = tree.load_many(fetched)
-    assert fetched and all(node.level == 0 for node in loaded)
+    t = _CountedTree(tmp_path, 4)
+    assert sum(1 for _ in t.tree.items(t.root)) == 20_000
+    keys, want = t.sample(50)
+    t.fetched.clear()
+    assert t.tree.get_many(t.root, keys) == want
+    fetched = list(t.fetched)
+    assert fetched and all(node.level == 0 for node in t.tree.load_many(fetched))
     assert len(fetched) <= len(keys)
 
 
 def test_a_scan_larger_than_the_cache_keeps_what_random_reads_cached(tmp_path: Path) -> None:
     """A scan streams through leaves beyond a quarter of the cache without keeping them,
     so the leaves that random reads had cached are still there after it."""
-    backend = open_backend(f"lmdb://{tmp_path}/s")
-    tree = ProllyTree(ObjectStore(backend), cache_bytes=4 * 1024 * 1024)
-    rng = random.Random(5)
-    items = sorted((b"k%08d" % i, rng.randbytes(300)) for i in range(20_000))
-    root = tree.build(items)
-    tree._cache.clear()
-    keys = [k for k, _ in rng.sample(items, 40)]
-    tree.get_many(root, keys)
-
-    fetched: list[bytes] = []
-    real = backend.get_objects
-
-    def counting(ids):  # type: ignore[no-untyped-def]
-        fetched.extend(ids)
-        return real(ids)
-
-    backend.get_objects = counting  # type: ignore[method-assign]
-    assert [k for k, _ in tree.items(root)] == [k for k, _ in items]
-    scanned = len(fetched)
-    again = tree.get_many(root, keys)
-    backend.get_objects = real  # type: ignore[method-assign]
-    assert again == {k: v for k, v in items if k in set(keys)}
-    assert scanned > 0 and len(fetched) == scanned  # nothing fetched again
+    t = _CountedTree(tmp_path, 5)
+    keys, want = t.sample(40)
+    t.tree.get_many(t.root, keys)
+    assert [k for k, _ in t.tree.items(t.root)] == [k for k, _ in t.items]
+    scanned = len(t.fetched)
+    assert t.tree.get_many(t.root, keys) == want
+    assert scanned > 0 and len(t.fetched) == scanned  # nothing fetched again
