@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 from collections import Counter
 from multiprocessing.context import BaseContext
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,26 @@ def test_an_interrupted_snapshot_finished_by_many_processes_has_one_child(place:
     assert store.repo.verify().ok
     print(f"\n[snapshots] {place.kind}: {workers} processes finished one interrupted snapshot "
           f"({Counter(r['how'] for r in results)}): 1 child, its log 1 entry")
+
+
+def test_a_listing_taken_before_another_process_finished_a_snapshot_still_shows_its_child(
+    tmp_path: Path,
+) -> None:
+    """A listing reads the version ids, then each version; if another process finishes an
+    interrupted snapshot in between, the child it opened was not among the ids read, and
+    the listing must still return it (it read the snapshot as finished)."""
+    import vstore
+    from vstore import DatasetVersion, SingleFrame
+
+    with vstore.open(str(tmp_path / "s")) as store:
+        v = DatasetVersion.create_new_dataset("ds", store=store)
+        v.add_frames([SingleFrame(source="s3://b/a.jpg")])
+        child = DatasetVersion.create_snapshot(dataset_name="ds", store=store)
+        reg = store.registry
+        info = reg.dataset_by_name("ds")
+        assert info is not None
+        parent = reg.version(info.id, child.get_parent())
+        assert parent is not None
+        ids = set(reg.version_ids(info.id)) - {child.id}  # listed before the child existed
+        found = reg._roll_forward(parent, ids, {parent.version_id: parent})
+        assert found is not None and found.version_id == child.id

@@ -354,7 +354,9 @@ class Registry:
         if cid in ids and (child is None or child.seq > 1):
             return None  # opened, and removed or written since: finished long ago
         if self.is_frozen(state):
-            return None  # finished (or copied here without its child: not ours to add)
+            # Finished, maybe by another process after ``ids`` was listed: its child is read
+            # again (absent if it was removed since, or the version was copied here without it).
+            return None if cid in ids else self.version(state.dataset_id, cid)
         try:
             self.freeze(state)
         except BackendError:
