@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import math
 import operator
 import sys
 from array import array
@@ -379,7 +378,8 @@ class Layers:
     ) -> Iterator[tuple[bytes, int, Any]]:
         """``(key, tag, stored value)`` of trees (oldest first) in key order, newest first
         among equal keys (the newer a tree, the lower its tag)."""
-        return _merge_chunks([self._chunks(r, -i, start, end) for i, r in enumerate(roots)])
+        tagged = [self._chunks(r, -i, start, end) for i, r in enumerate(roots)]
+        return _merge_chunks(tagged[::-1])  # newest (lowest tag) first
 
     def _chunks(
         self, root: bytes, tag: int, start: bytes | None = None, end: bytes | None = None
@@ -643,7 +643,7 @@ class Layers:
             group = runs[-n:]
             del runs[-n:]
             merged = _newest(_merge_chunks(
-                [self._run_chunks(r.root, -i) for i, r in enumerate(group)]
+                [self._run_chunks(r.root, -i) for i, r in enumerate(group)][::-1]
             ))
             merged_fps = set(itertools.chain.from_iterable(self._filter(r.filter).fps
                                                            for r in group))
@@ -667,8 +667,8 @@ class Layers:
         """Merge the base, the runs and the newest entries into a new base with its filter."""
         t = itertools.repeat(-1 - len(runs))
         newest_stream = ((k, tag, v) for (k, v), tag in zip(newest, t, strict=False))
-        sources = [*(self._run_chunks(r.root, -1 - i) for i, r in enumerate(runs)),
-                   _in_chunks(newest_stream)]
+        sources = [_in_chunks(newest_stream),  # the lowest tag first
+                   *(self._run_chunks(r.root, -1 - i) for i, r in reversed(list(enumerate(runs))))]
         kept = 0
 
         scanned: list[int] | None = [] if st.base_filter is None else None
@@ -761,49 +761,14 @@ def _overlay(
 def _merge_chunks(
     sources: Sequence[Iterator[list[tuple[bytes, int, Any]]]],
 ) -> Iterator[tuple[bytes, int, Any]]:
-    """Merge sorted streams of ``(key, tag, value)`` given as lists of entries.
+    """Merge sorted streams of ``(key, tag, value)`` given as lists of entries, in the
+    order of ``heapq.merge`` over the entries: by key, then tag.
 
-    The same order as ``heapq.merge`` over the entries (tags are distinct between
-    sources); see :func:`_merge_rounds`.
+    ``sources`` come in increasing tag order (a source holds one tag and each key once),
+    so :func:`_column_rounds`' stable sort by key alone puts equal keys in tag order.
     """
-    return itertools.chain.from_iterable(_merge_rounds(sources))
-
-
-def _merge_rounds(
-    sources: Sequence[Iterator[list[tuple[bytes, int, Any]]]],
-) -> Iterator[list[tuple[bytes, int, Any]]]:
-    """:func:`_merge_chunks` a sorted list at a time.
-
-    Each round takes from every source what sorts up to the smallest last key among
-    their lists and sorts it in C, so the cost per entry is a slice and a share of one
-    sort, not a heap operation in Python. All the entries of one key land in the same
-    list: a source holds a key once, and a round takes every entry up to its last key.
-    """
-    live: list[list[Any]] = []  # [entries, position, source] per source not exhausted
-    for src in sources:
-        first = next(src, None)
-        if first:
-            live.append([first, 0, src])
-    while len(live) > 1:
-        probe = (min(b[0][-1][0] for b in live), math.inf)
-        taken: list[tuple[bytes, int, Any]] = []
-        for b in live:
-            entries, pos = b[0], b[1]
-            cut = bisect_right(entries, probe, pos)
-            if cut > pos:
-                taken += entries[pos:cut]
-            if cut < len(entries):
-                b[1] = cut
-            else:
-                nxt = next(b[2], None)
-                b[0], b[1] = (nxt, 0) if nxt else (None, 0)
-        live = [b for b in live if b[0] is not None]
-        taken.sort()  # keys, then tags: a value is never compared
-        yield taken
-    if live:
-        entries, pos, src = live[0]
-        yield entries[pos:] if pos else entries
-        yield from src
+    columns = [((list(map(_first, c)), c) for c in src if c) for src in sources]
+    return itertools.chain.from_iterable(entries for _keys, entries in _column_rounds(columns))
 
 
 def _column_rounds(
