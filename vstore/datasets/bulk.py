@@ -123,7 +123,7 @@ def resolve_ops(
             dict(zip(ops, map(_first, payloads), strict=True)),
             dict(zip(ops, map(_second, payloads), strict=True)),
         )
-    missing = [k for k, (kind, _) in ops.items() if kind == "merge" and k not in stored]
+    missing = [k for k in merge_keys(ops) if k not in stored]
     if missing:
         shown = ", ".join(k.decode() for k in missing[:5])
         raise NotFoundError(
