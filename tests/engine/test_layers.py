@@ -28,11 +28,14 @@ vals = st.binary(min_size=0, max_size=30) | st.binary(min_size=300, max_size=400
 batch = st.dictionaries(keys, st.none() | vals, max_size=30)
 
 
-def _layers(apply_max: int = 2, fanout: int = 2, fold_ratio: int = 1) -> Layers:
+def _layers(
+    apply_max: int = 2, fanout: int = 2, fold_ratio: int = 1, kept_bytes: int = 1 << 20
+) -> Layers:
     store = ObjectStore(open_backend(f"memory://layers-{uuid.uuid4().hex}"))
     return Layers(
         ProllyTree(store, SMALL, spill_bytes=256),
         apply_max=apply_max, fanout=fanout, fold_ratio=fold_ratio, run_leaf=2,
+        kept_bytes=kept_bytes,
     )
 
 
@@ -44,11 +47,15 @@ def _apply(model: dict[bytes, bytes], edits: dict[bytes, bytes | None]) -> None:
             model[k] = v
 
 
-@given(st.lists(batch, max_size=10), st.integers(0, 3), st.integers(2, 4), st.integers(1, 4))
+@given(st.lists(batch, max_size=10), st.integers(0, 3), st.integers(2, 4), st.integers(1, 4),
+       st.sampled_from([0, 1 << 20]))
 def test_any_sequence_of_writes_reads_like_the_dict_model(
-    batches: list[dict[bytes, bytes | None]], apply_max: int, fanout: int, fold_ratio: int
+    batches: list[dict[bytes, bytes | None]], apply_max: int, fanout: int, fold_ratio: int,
+    kept_bytes: int,
 ) -> None:
-    lay = _layers(apply_max, fanout, fold_ratio)
+    # kept_bytes 0: merges and folds read every run back from the store, as they do for
+    # runs another process wrote; else from the entries this object kept.
+    lay = _layers(apply_max, fanout, fold_ratio, kept_bytes)
     model: dict[bytes, bytes] = {}
     root = EMPTY_ROOT
     for edits in batches:
@@ -74,6 +81,8 @@ def test_any_sequence_of_writes_reads_like_the_dict_model(
         assert list(lay.diff(root, old_root)) == [(k, n, o) for k, o, n in expected]
         if not expected:
             assert root == old_root  # a write that changes nothing writes nothing
+    plain = lay.compact(root)
+    assert lay.stack(plain).id is None and list(lay.items(plain)) == sorted(model.items())
 
 
 @given(batch, batch, st.integers(0, 255))
@@ -165,6 +174,24 @@ def test_large_writes_become_runs_that_merge_and_fold() -> None:
     assert not st.runs and st.count == 240  # runs outgrew the base: folded
     assert lay.compact(root) == st.base
     assert dict(lay.tree.items(st.base)) == dict(lay.items(root))
+
+
+@pytest.mark.parametrize("kept_bytes", [0, 1 << 20])
+@pytest.mark.parametrize("fanout", [3, 16])
+def test_merges_and_folds_keep_the_newest_write_of_each_key(kept_bytes: int, fanout: int) -> None:
+    """Runs that hold the same keys merge (fanout 3) or fold (fanout 16) into what the last
+    write of each key says: a newer value wins over an older one, a delete over both."""
+    lay = _layers(apply_max=2, fanout=fanout, fold_ratio=4, kept_bytes=kept_bytes)
+    model = {b"k%03d" % i: b"base" for i in range(20)}
+    root = lay.write(EMPTY_ROOT, model)
+    for n in range(8):  # each write touches the same keys again
+        edits: dict[bytes, bytes | None] = {b"k%03d" % i: b"w%d" % n for i in range(n, 20, 2)}
+        edits[b"k%03d" % (n + 1)] = None
+        edits.update({b"n%d-%d" % (n, i): b"x" for i in range(8)})
+        root = lay.write(root, edits)
+        _apply(model, edits)
+        assert dict(lay.items(root)) == model, n
+    assert lay.stack(root).count == len(model)
 
 
 def test_runs_wait_for_the_fold_ratio_before_folding() -> None:

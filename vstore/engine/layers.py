@@ -356,30 +356,14 @@ class Layers:
         rounds = _column_rounds([self._columns(r, start, end) for r in newest_first])
         # An iterable per merge round, flattened in C: no generator step per entry.
         return itertools.chain.from_iterable(
-            _live_columns(keys, vals, self.tree._resolve if resolve else None)
+            _round_entries(keys, vals, live=True,
+                           resolve=self.tree._resolve if resolve else None)
             for keys, vals in rounds
         )
 
     def prefix(self, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield the entries whose key starts with ``prefix``."""
         return self.items(root, prefix, prefix_end(prefix))
-
-    def _merged(
-        self, roots: Sequence[bytes], start: bytes | None = None, end: bytes | None = None
-    ) -> Iterator[tuple[bytes, Any]]:
-        """Entries of layered trees (oldest first), newest value per key, tombstones kept."""
-        if len(roots) == 1:
-            yield from self.tree.items(roots[0], start, end, resolve=False)
-            return
-        yield from _newest(self._tagged_merge(roots, start, end))
-
-    def _tagged_merge(
-        self, roots: Sequence[bytes], start: bytes | None = None, end: bytes | None = None
-    ) -> Iterator[tuple[bytes, int, Any]]:
-        """``(key, tag, stored value)`` of trees (oldest first) in key order, newest first
-        among equal keys (the newer a tree, the lower its tag)."""
-        tagged = [self._chunks(r, -i, start, end) for i, r in enumerate(roots)]
-        return _merge_chunks(tagged[::-1])  # newest (lowest tag) first
 
     def _chunks(
         self, root: bytes, tag: int, start: bytes | None = None, end: bytes | None = None
@@ -614,12 +598,12 @@ class Layers:
         keys, vals = tuple(map(_first, entries)), tuple(map(_second, entries))
         self._kept.put(run.root, (keys, vals), _entries_weight(keys, vals))
 
-    def _run_chunks(self, root: bytes, tag: int) -> Iterator[list[tuple[bytes, int, Any]]]:
-        """:meth:`_chunks` of a whole run, from its kept entries if this object built it."""
+    def _run_columns(self, root: bytes) -> Iterator[tuple[Sequence[bytes], Sequence[Any]]]:
+        """:meth:`_columns` of a whole run, from its kept entries if this object built it."""
         kept = self._kept.get(root)
         if kept is None:
-            return self._chunks(root, tag)
-        return _tagged_columns(kept[0], kept[1], tag)
+            return self._columns(root)
+        return _column_chunks(kept[0], kept[1])
 
     def _add_run(
         self,
@@ -642,9 +626,7 @@ class Layers:
         while len(runs) >= n and len({r.generation for r in runs[-n:]}) == 1:
             group = runs[-n:]
             del runs[-n:]
-            merged = _newest(_merge_chunks(
-                [self._run_chunks(r.root, -i) for i, r in enumerate(group)][::-1]
-            ))
+            merged = _newest([self._run_columns(r.root) for r in reversed(group)])
             merged_fps = set(itertools.chain.from_iterable(self._filter(r.filter).fps
                                                            for r in group))
             runs.append(self._write_run(merged, group[0].generation + 1, batch, merged_fps))
@@ -665,18 +647,15 @@ class Layers:
         batch: WriteBatch,
     ) -> bytes:
         """Merge the base, the runs and the newest entries into a new base with its filter."""
-        t = itertools.repeat(-1 - len(runs))
-        newest_stream = ((k, tag, v) for (k, v), tag in zip(newest, t, strict=False))
-        sources = [_in_chunks(newest_stream),  # the lowest tag first
-                   *(self._run_chunks(r.root, -1 - i) for i, r in reversed(list(enumerate(runs))))]
+        sources = [_column_chunks(list(map(_first, newest)), list(map(_second, newest))),
+                   *(self._run_columns(r.root) for r in reversed(runs))]  # newest first
         kept = 0
 
         scanned: list[int] | None = [] if st.base_filter is None else None
 
         def live() -> Iterator[tuple[bytes, Any]]:
             nonlocal kept
-            for kv in _overlay(self.tree.items(st.base, resolve=False),
-                               _newest(_merge_chunks(sources))):
+            for kv in _overlay(self.tree.items(st.base, resolve=False), _newest(sources)):
                 kept += 1
                 if scanned is not None:
                     scanned.append(fingerprint(kv[0]))
@@ -716,11 +695,7 @@ class Layers:
             return st.base
         own = batch is None
         b = batch if batch is not None else self.store.batch()
-        entries = (
-            (k, v) for k, v in self._merged([st.base, *(r.root for r in st.runs)])
-            if not _is_tombstone(v)
-        )
-        new = self.tree.build_stored(entries, b)
+        new = self.tree.build_stored(self.items(root, resolve=False), b)
         if own:
             b.flush()
         return new
@@ -772,8 +747,8 @@ def _merge_chunks(
 
 
 def _column_rounds(
-    sources: Sequence[Iterator[tuple[list[bytes], list[Any]]]],
-) -> Iterator[tuple[list[bytes], list[Any]]]:
+    sources: Sequence[Iterator[tuple[Sequence[bytes], Sequence[Any]]]],
+) -> Iterator[tuple[Sequence[bytes], Sequence[Any]]]:
     """Merge sorted column chunks of several trees (newest first) a round at a time.
 
     Each round takes from every source what sorts up to the smallest last key among
@@ -809,40 +784,45 @@ def _column_rounds(
         yield from src
 
 
-def _live_columns(
-    keys: list[bytes], vals: list[Any], resolve: Any = None
+def _round_entries(
+    keys: Sequence[bytes], vals: Sequence[Any], *, live: bool, resolve: Any = None
 ) -> Iterable[tuple[bytes, Any]]:
-    """The newest ``(key, value)`` per key of a sorted round (newest first among equal
-    keys), tombstones dropped; ``resolve``, if given, turns spilled values into bytes."""
-    if not any(map(operator.eq, keys, itertools.islice(keys, 1, None))) and _all_bytes(vals):
-        return zip(keys, vals, strict=True)  # no key twice, no tombstone, no spill: in C
+    """The newest ``(key, stored value)`` per key of a sorted round (newest first among
+    equal keys). With ``live``, tombstones are dropped and ``resolve``, if given, turns
+    spilled values into bytes; without, values stay as stored (a merge of runs keeps
+    tombstones)."""
+    if not any(map(operator.eq, keys, itertools.islice(keys, 1, None))) and (
+        not live or _all_bytes(vals)
+    ):
+        return zip(keys, vals, strict=True)  # no key twice, nothing to drop or resolve: in C
     out = []
     prev = None
     for k, v in zip(keys, vals, strict=True):
         if k != prev:
             prev = k
-            if type(v) is bytes:
+            if type(v) is bytes or not live:
                 out.append((k, v))
             elif v.code != TOMBSTONE_CODE:
                 out.append((k, v if resolve is None else resolve(v)))
     return out
 
 
-def _newest(tagged: Iterator[tuple[bytes, int, Any]]) -> Iterator[tuple[bytes, Any]]:
-    """The first ``(key, value)`` of each key of a tagged merge: its newest value."""
-    prev = None
-    for k, _, v in tagged:
-        if k != prev:
-            prev = k
-            yield k, v
+def _newest(
+    sources: Sequence[Iterator[tuple[Sequence[bytes], Sequence[Any]]]],
+) -> Iterator[tuple[bytes, Any]]:
+    """The newest stored value of each key of several trees' columns (newest tree first),
+    tombstones kept."""
+    return itertools.chain.from_iterable(
+        _round_entries(keys, vals, live=False) for keys, vals in _column_rounds(sources)
+    )
 
 
-def _tagged_columns(
-    keys: Sequence[bytes], vals: Sequence[Any], tag: int, size: int = _MERGE_CHUNK
-) -> Iterator[list[tuple[bytes, int, Any]]]:
-    t = itertools.repeat(tag)
+def _column_chunks(
+    keys: Sequence[bytes], vals: Sequence[Any], size: int = _MERGE_CHUNK
+) -> Iterator[tuple[Sequence[bytes], Sequence[Any]]]:
+    """Entries held in memory as :meth:`Layers._columns` gives a tree's."""
     for i in range(0, len(keys), size):
-        yield list(zip(keys[i : i + size], t, vals[i : i + size], strict=False))
+        yield keys[i : i + size], vals[i : i + size]
 
 
 def _entries_weight(keys: Sequence[bytes], vals: Sequence[Any]) -> int:

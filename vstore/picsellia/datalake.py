@@ -370,12 +370,9 @@ class Datalake:
         sel = Selection(limit=limit, offset=offset, order_by=order_by, tags=tags,
                         intersect_tags=intersect_tags, q=q, what="data",
                         lists={"ids": ids, "object_names": object_names, "filenames": filenames})
-        try:
-            with frames.paused_gc():
-                entries = select(asset_index(self._version()), sel)
-                return MultiData([Data(self, e) for e in entries])
-        finally:
-            persisted.release()  # a new index is written once the answer is out
+        with persisted.answering():
+            entries = select(asset_index(self._version()), sel)
+            return MultiData([Data(self, e) for e in entries])
 
     def get_data(self, id: str) -> Data:
         """The data with this id.

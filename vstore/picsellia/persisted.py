@@ -25,13 +25,14 @@ foreign file is deleted and the index rebuilt, never trusted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
 import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -318,6 +319,18 @@ def release() -> None:
     with _saving_lock:
         for _, go in _saving:
             go.set()
+
+
+@contextlib.contextmanager
+def answering() -> Iterator[None]:
+    """Around making a listing's answer: the collector paused (a build leaves ~100,000 new
+    objects that each collection on the way would scan again), and the index it built
+    written (from a thread) once the answer is out, not competing with making it."""
+    try:
+        with paused_gc():
+            yield
+    finally:
+        release()
 
 
 def wait_saved(timeout: float | None = None) -> bool:

@@ -152,15 +152,9 @@ def find_asset(version: DatasetVersion, data: Data | None = None, filename: str 
 
 def list_assets(version: DatasetVersion, sel: Selection) -> MultiAsset:
     """See ``DatasetVersion.list_assets``."""
-    # One pause of the collector for the whole call: a build leaves ~100,000 new objects
-    # that each collection on the way would scan again. A new index is written (from a
-    # thread) once the answer is out: before, it would compete with making the answer.
-    try:
-        with frames.paused_gc():
-            entries = select(asset_index(version), sel, data_lookup(version))
-            return MultiAsset([Asset(version, e) for e in entries])
-    finally:
-        persisted.release()
+    with persisted.answering():
+        entries = select(asset_index(version), sel, data_lookup(version))
+        return MultiAsset([Asset(version, e) for e in entries])
 
 
 def find_all_assets(version: DatasetVersion, filenames: Sequence[str] | None,
