@@ -25,7 +25,7 @@ from typing import Any
 
 import vstore
 from vstore.engine import open_repository
-from vstore.model import encode_record, frame_key, frame_to_record
+from vstore.model import frame_key, frame_record_bytes, frame_to_record
 
 LABELS = ["car", "pedestrian", "cyclist", "truck", "bus", "traffic_light", "sign", "animal"]
 POOL = 4096
@@ -79,9 +79,10 @@ def baseline(n: int, path: str) -> float:
     repo = open_repository(path)
 
     def run() -> bytes:
+        # The conversion a bulk write uses (frame_record_bytes): the cheapest there is.
         items = sorted(
-            (frame_key(rec["id"]), encode_record(rec))
-            for rec in (frame_to_record(f) for f in frames(n))
+            (frame_key(rec["id"]), data)
+            for rec, data in (frame_record_bytes(f) for f in frames(n))
         )
         batch = repo.batch()
         root = repo.tree.build(items, batch)

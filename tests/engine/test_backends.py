@@ -70,6 +70,101 @@ def test_lmdb_handles_share_one_environment(tmp_path: Path) -> None:
     b.close()
 
 
+def _blob(payload: bytes) -> tuple[bytes, bytes]:
+    from vstore.engine.codec import pack_object
+
+    return pack_object(ObjectKind.BLOB, payload)
+
+
+def test_lmdb_a_reused_object_is_freshened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that puts an object again makes it young again: gc must keep it."""
+    from vstore.engine.backends import lmdb as lmdb_backend
+
+    clock = [1_000.0]
+    monkeypatch.setattr(lmdb_backend.time, "time", lambda: clock[0])
+    b = open_backend(str(tmp_path / "s"))
+    old, young = _blob(b"old"), _blob(b"young")
+    b.put_objects(dict([old, young]))
+    clock[0] = 2_000.0
+    b.put_objects(dict([young]))
+    assert dict(b.iter_objects()) == {old[0]: 1_000.0, young[0]: 2_000.0}
+    assert b.delete_objects([old[0], young[0]], older_than=1_500.0) == 1
+    assert b.has_objects([old[0], young[0]]) == {young[0]}
+    b.close()
+
+
+def test_lmdb_write_times_survive_a_clock_that_steps_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes at the same instant, or after the clock went back, are all remembered."""
+    from vstore.engine.backends import lmdb as lmdb_backend
+
+    clock = [5_000.0]
+    monkeypatch.setattr(lmdb_backend.time, "time", lambda: clock[0])
+    b = open_backend(str(tmp_path / "s"))
+    objs = [_blob(b"o%d" % i) for i in range(3)]
+    b.put_objects(dict(objs[:1]))
+    b.put_objects(dict(objs[1:2]))  # same instant
+    clock[0] = 4_000.0
+    b.put_objects(dict(objs[2:]))  # the clock stepped back
+    times = dict(b.iter_objects())
+    assert all(times[oid] >= 5_000.0 for oid, _ in objs)
+    assert b.delete_objects([oid for oid, _ in objs], older_than=5_000.0) == 0
+    b.close()
+
+
+def test_lmdb_logs_one_entry_per_write_and_gc_prunes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Write times cost one log entry per transaction, and collections keep the log short."""
+    from vstore.engine.backends import lmdb as lmdb_backend
+
+    clock = [100.0]
+    monkeypatch.setattr(lmdb_backend.time, "time", lambda: clock[0])
+    b = open_backend(str(tmp_path / "s"))
+    for batch in range(10):
+        clock[0] = 100.0 + batch
+        b.put_objects(dict(_blob(b"%d-%d" % (batch, i)) for i in range(50)))
+    env = b._env  # type: ignore[attr-defined]
+
+    def entries(name: bytes) -> int:
+        with env.env.begin(db=env.env.open_db(name)) as txn:
+            return int(txn.stat()["entries"])
+
+    assert entries(b"object_log") == 10
+    assert entries(b"object_times") == 0
+    assert b.delete_objects([], older_than=105.0) == 0
+    assert entries(b"object_log") == 5  # the writes at 105..109 are still young
+    assert len(list(b.iter_objects())) == 500
+    b.close()
+
+
+def test_lmdb_stores_with_a_time_per_object_still_work(tmp_path: Path) -> None:
+    """A store written before the log kept one time per object; gc still honours them."""
+    import struct
+
+    import lmdb
+
+    path = tmp_path / "s"
+    old, young = _blob(b"old"), _blob(b"young")
+    env = lmdb.open(str(path), max_dbs=8)
+    objects, times = env.open_db(b"objects"), env.open_db(b"object_times")
+    with env.begin(write=True) as txn:
+        for (oid, data), t in ((old, 1_000.0), (young, 3_000.0)):
+            txn.put(oid, data, db=objects)
+            txn.put(oid, struct.pack(">d", t), db=times)
+    env.close()
+    b = open_backend(str(path))
+    assert dict(b.iter_objects()) == {old[0]: 1_000.0, young[0]: 3_000.0}
+    assert b.delete_objects([old[0], young[0]], older_than=2_000.0) == 1
+    assert b.get_object(young[0]) == young[1]
+    assert b.delete_objects([young[0]]) == 1
+    assert list(b.iter_objects()) == []
+    b.close()
+
+
 def test_storage_failures_surface_as_backend_errors(tmp_path: Path) -> None:
     from vstore.engine.codec import ObjectKind, pack_object
     from vstore.errors import BackendError

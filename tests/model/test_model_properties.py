@@ -17,6 +17,7 @@ from vstore.model import (
     decode_record,
     derive_frame_id,
     encode_record,
+    frame_record_bytes,
     frame_to_record,
     project,
     record_to_frame,
@@ -129,6 +130,21 @@ def test_record_bytes_record_is_identity(frame: SingleFrame | FrameGroup) -> Non
     decoded = decode_record(data)
     assert decoded == record
     assert encode_record(decoded) == data
+
+
+@SETTINGS
+@given(frames)
+def test_bulk_encoding_matches_the_record_path(frame: SingleFrame | FrameGroup) -> None:
+    """What a bulk write stores is byte for byte what add_frames stores, and the
+    frame is left as it was."""
+    from vstore.datasets.stats import packed_contribution
+
+    before = frame_to_record(frame)
+    record, data = frame_record_bytes(frame)
+    assert data == encode_record(before)
+    assert record["id"] == before["id"]
+    assert packed_contribution(record) == packed_contribution(before)  # the stats it adds
+    assert frame_to_record(frame) == before
 
 
 @SETTINGS

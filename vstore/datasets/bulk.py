@@ -18,6 +18,7 @@ from vstore.model import (
     decode_record,
     encode_record,
     frame_key,
+    frame_record_bytes,
     frame_to_record,
 )
 
@@ -214,16 +215,19 @@ class BulkContext:
         Raises:
             InvalidArgumentError, UsageError: the frame is not valid (nothing is queued).
         """
-        record = frame_to_record(frame)
+        if self._upload:
+            record = frame_to_record(frame)  # uploads rewrite the record's URIs first
+        else:
+            record, data = frame_record_bytes(frame)
         key = frame_key(record["id"])
         if warn_on_duplicate_frames and key in self._ops:
             warnings.warn(
                 f"frame {record['id']} was already added in this bulk context", stacklevel=2
             )
         if self._upload:
-            self._queue(key, ("set", record))  # uploads rewrite the record's URIs first
+            self._queue(key, ("set", record))
         else:
-            self._queue(key, ("raw", (encode_record(record), packed_contribution(record))))
+            self._queue(key, ("raw", (data, packed_contribution(record))))
 
     def update_frame(self, frame: SingleFrame | FrameGroup) -> None:
         """Queue an update: merged into the stored frame if ``allow_update``, else an add."""

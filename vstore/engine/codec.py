@@ -51,8 +51,9 @@ ID_SIZE = 32
 MAX_OBJECT_SIZE = 64 * 1024 * 1024
 _RAW = 0
 _ZSTD = 1
-# Level 1: on frame records it compresses within 1% of level 3, in about half the time.
-_ZSTD_LEVEL = 1
+# Level -1: on tree nodes of frame records it stores ~7% more than level 1, but compresses
+# and decompresses in ~30% less time; a leaf takes one 4 KB LMDB page either way.
+_ZSTD_LEVEL = -1
 # Compression must save at least this fraction to be kept; otherwise the body is stored raw.
 _MIN_SAVING = 0.05
 

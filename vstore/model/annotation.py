@@ -432,12 +432,16 @@ def checked_annotation(
     return ann
 
 
-def roi_from_annotation(ann: Annotation, sources: list[str]) -> dict[str, Any]:
+def roi_from_annotation(
+    ann: Annotation, sources: list[str], shared: bool = False
+) -> dict[str, Any]:
     """Return the wire ROI of an annotation.
 
     Args:
         ann: the annotation.
-        sources: the source ids the ROI belongs to.
+        sources: the source ids the ROI belongs to (kept as given).
+        shared: the ROI may hold the annotation's own labels list and points tuple
+            instead of copies (for a record encoded at once, see ``frame_record_bytes``).
 
     Returns:
         ``{label, sources, [poly], [confidence], [id], [meta], [mask]}``.
@@ -450,9 +454,10 @@ def roi_from_annotation(ann: Annotation, sources: list[str]) -> dict[str, Any]:
         if type(x) is not str:
             labels = check_labels(labels)
             break
-    roi: dict[str, Any] = {"label": list(labels), "sources": sources}
-    if ann._poly is not None:
-        roi["poly"] = list(ann._poly)
+    roi: dict[str, Any] = {"label": labels if shared else list(labels), "sources": sources}
+    poly = ann._poly
+    if poly is not None:
+        roi["poly"] = poly if shared else list(poly)
     if ann._confidence is not None:
         roi["confidence"] = ann._confidence
     meta = check_roi_meta(ann._metadata) if ann._metadata else {}

@@ -363,14 +363,16 @@ class SingleFrame:
         return f"SingleFrame(id={self.id!r}, source={self._source!r})"
 
 
-def single_record(frame: SingleFrame) -> dict[str, Any]:
+def single_record(frame: SingleFrame, shared: bool = False) -> dict[str, Any]:
     """Return the wire record of a SingleFrame (see ``vstore.model.record``).
 
     Args:
         frame: the frame.
+        shared: the record may hold the annotations' own labels lists and points
+            (see ``frame_record_bytes``).
 
     Returns:
-        The record; it shares no mutable container with the frame.
+        The record; unless ``shared``, it shares no mutable container with the frame.
 
     Raises:
         UsageError: the frame has no source URI.
@@ -381,7 +383,7 @@ def single_record(frame: SingleFrame) -> dict[str, Any]:
     return {
         "id": frame.id,
         "sources": [src],
-        "rois": roi_entries(frame, [sid]),
+        "rois": roi_entries(frame, [sid], shared),
         "meta": check_meta(frame._metadata),
         "context_id": frame.context_id,
         "timestamp": frame._timestamp,
@@ -442,12 +444,15 @@ def source_entry(frame: SingleFrame, source_id: str) -> dict[str, Any]:
     return src
 
 
-def roi_entries(frame: SingleFrame, sources: list[str]) -> list[dict[str, Any]]:
+def roi_entries(
+    frame: SingleFrame, sources: list[str], shared: bool = False
+) -> list[dict[str, Any]]:
     """Return the wire ROIs of a frame's annotations.
 
     Args:
         frame: the frame.
         sources: the source ids each ROI belongs to.
+        shared: the ROIs may share ``sources`` and the annotations' own containers.
 
     Returns:
         One ROI per annotation, in order.
@@ -460,7 +465,7 @@ def roi_entries(frame: SingleFrame, sources: list[str]) -> list[dict[str, Any]]:
     for i, ann in enumerate(frame._annotations):
         if type(ann) is not Annotation and not isinstance(ann, Annotation):
             raise InvalidArgumentError(f"annotations[{i}] is a {type(ann).__name__}")
-        out.append(roi_from_annotation(ann, list(sources)))
+        out.append(roi_from_annotation(ann, sources if shared else list(sources), shared))
     return out
 
 

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 FRAME_ID_HEX_CHARS = 32
+_ID_BYTES = FRAME_ID_HEX_CHARS // 2
 # A frame id is a tree key; keys are kept well under a leaf's size.
 MAX_ID_BYTES = 1024
 
@@ -49,7 +50,8 @@ def derive_frame_id(uris: str | Iterable[str], timestamp: int = 0) -> str:
         InvalidArgumentError: no URI, or a URI that is not a non-empty str.
     """
     if type(uris) is str and uris and not timestamp:  # one image: the common case
-        return blake3.blake3(encode([uris])).hexdigest()[:FRAME_ID_HEX_CHARS]
+        # The first 16 bytes of the digest, as hex: the same as hexdigest()[:32], cheaper.
+        return blake3.blake3(encode([uris])).digest(_ID_BYTES).hex()
     items = [uris] if isinstance(uris, str) else list(uris)
     if not items:
         raise InvalidArgumentError("a frame id is derived from source URIs, but none were given")
@@ -60,7 +62,7 @@ def derive_frame_id(uris: str | Iterable[str], timestamp: int = 0) -> str:
     payload: list[object] = list(items)
     if timestamp:
         payload = [items, timestamp]
-    return blake3.blake3(encode(payload)).hexdigest()[:FRAME_ID_HEX_CHARS]
+    return blake3.blake3(encode(payload)).digest(_ID_BYTES).hex()
 
 
 def check_frame_id(value: object) -> str | None:

@@ -32,6 +32,7 @@ __all__ = [
     "Frame",
     "decode_record",
     "encode_record",
+    "frame_record_bytes",
     "frame_to_record",
     "record_to_frame",
     "validate_record",
@@ -71,6 +72,21 @@ def frame_to_record(frame: Frame) -> dict[str, Any]:
     raise InvalidArgumentError(
         f"expected a SingleFrame or a FrameGroup, not {type(frame).__name__}"
     )
+
+
+def frame_record_bytes(frame: Frame) -> tuple[dict[str, Any], bytes]:
+    """Return a frame's record and its canonical bytes, for a write made at once.
+
+    The bytes are those of ``encode_record(frame_to_record(frame))`` and the same checks
+    apply, but a SingleFrame's record is not a private copy: it may hold the frame's
+    own labels lists and points, so read it before the frame changes and do not change
+    it. Bulk writes use it: no copy of each annotation's labels, points and sources.
+
+    Raises:
+        The errors of :func:`frame_to_record` and :func:`encode_record`.
+    """
+    record = single_record(frame, True) if type(frame) is SingleFrame else frame_to_record(frame)
+    return record, encode_record(record)
 
 
 def record_to_frame(

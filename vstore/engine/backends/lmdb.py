@@ -6,6 +6,9 @@
   that sees the growth adopts the new size.
 * Stale reader slots of killed processes are cleared on open.
 * Every write transaction is synced to disk before it is acknowledged.
+* Write times live in a log, one entry per write transaction (its time and the ids it
+  wrote, see ``docs/decisions/0012-lmdb-write-log.md``); stores made before it keep a
+  time per object in ``object_times``, which is still read and cleaned.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ T = TypeVar("T")
 _INITIAL_MAP = 256 * 1024 * 1024
 _MAX_MAP = 1 << 44
 _TIME = struct.Struct(">d")
+#: A write-log key: microseconds since the epoch, unique and increasing per store.
+_STAMP = struct.Struct(">Q")
+_ID = 32
 
 
 class _RWLock:
@@ -91,7 +97,8 @@ class _Env:
         if self.env.info()["map_size"] < _INITIAL_MAP:
             self.env.set_mapsize(_INITIAL_MAP)
         self.objects = self.env.open_db(b"objects")
-        self.times = self.env.open_db(b"object_times")
+        self.times = self.env.open_db(b"object_times")  # stores made before the log
+        self.log = self.env.open_db(b"object_log")
         self.keys = self.env.open_db(b"keys")
 
 
@@ -216,13 +223,14 @@ class LmdbBackend(Backend):
     def put_objects(self, items: Mapping[bytes, bytes]) -> None:
         if not items:
             return
-        stamp = _TIME.pack(time.time())
+        ids = sorted(items)
 
         def fn(txn: Any, env: _Env) -> None:
             cur = txn.cursor(db=env.objects)
-            for oid in sorted(items):
+            for oid in ids:
                 cur.put(oid, items[oid], overwrite=False)
-                txn.put(oid, stamp, db=env.times)
+            # Ids already stored are logged too: a writer reusing an object freshens it.
+            _log_write(txn, env, b"".join(ids))
 
         self._write(fn)
 
@@ -237,12 +245,15 @@ class LmdbBackend(Backend):
 
     def iter_objects(self) -> Iterator[tuple[bytes, float]]:
         def fn(txn: Any, env: _Env) -> list[tuple[bytes, float]]:
-            cur = txn.cursor(db=env.objects)
-            times = txn.cursor(db=env.times)
+            written = _logged_times(txn, env, 0.0)
+            legacy = txn.cursor(db=env.times)
             out = []
-            for oid in cur.iternext(keys=True, values=False):
-                t = times.get(oid)
-                out.append((oid, _TIME.unpack(t)[0] if t else 0.0))
+            for oid in txn.cursor(db=env.objects).iternext(keys=True, values=False):
+                t = written.get(oid)
+                if t is None:
+                    old = legacy.get(oid)
+                    t = _TIME.unpack(old)[0] if old else 0.0
+                out.append((oid, t))
             return out
 
         yield from self._read(fn)
@@ -253,8 +264,13 @@ class LmdbBackend(Backend):
         # One write transaction: no writer can freshen an object between the check and
         # the delete.
         def fn(txn: Any, env: _Env) -> int:
+            young: Mapping[bytes, float] = {}
+            if older_than is not None:
+                young = _logged_times(txn, env, older_than)
             n = 0
             for oid in ids:
+                if oid in young:
+                    continue
                 if older_than is not None:
                     t = txn.get(oid, db=env.times)
                     if t is not None and _TIME.unpack(t)[0] >= older_than:
@@ -262,6 +278,8 @@ class LmdbBackend(Backend):
                 if txn.delete(oid, db=env.objects):
                     n += 1
                 txn.delete(oid, db=env.times)
+            if older_than is not None:
+                _prune_log(txn, env, older_than)
             return n
 
         return self._write(fn)
@@ -305,3 +323,44 @@ class LmdbBackend(Backend):
         env, self._env = self._env, None
         if env is not None:
             _release_env(env)
+
+
+def _stamp(t: float) -> int:
+    return max(0, int(t * 1_000_000))
+
+
+def _log_write(txn: Any, env: _Env, ids: bytes) -> None:
+    """Append one log entry: now (made later than the last entry) -> the ids written."""
+    cur = txn.cursor(db=env.log)
+    stamp = _stamp(time.time())
+    if cur.last():
+        # Clocks of two writers (or one stepped back) may disagree: keys stay unique and
+        # increasing, so an entry is never overwritten and appends stay at the end.
+        stamp = max(stamp, _STAMP.unpack(cur.key())[0] + 1)
+    cur.put(_STAMP.pack(stamp), ids, append=True)
+
+
+def _logged_times(txn: Any, env: _Env, since: float) -> dict[bytes, float]:
+    """The newest logged write time of every id written at or after ``since``."""
+    out: dict[bytes, float] = {}
+    cur = txn.cursor(db=env.log)
+    if not cur.set_range(_STAMP.pack(_stamp(since))):
+        return out
+    for key, ids in cur.iternext():
+        t = _STAMP.unpack(key)[0] / 1_000_000
+        if len(ids) % _ID:
+            raise BackendError(f"LMDB store {env.path}: damaged write-log entry {key.hex()}")
+        # Entries are oldest first, so a later write of the same id replaces the time.
+        out.update(dict.fromkeys([ids[i : i + _ID] for i in range(0, len(ids), _ID)], t))
+    return out
+
+
+def _prune_log(txn: Any, env: _Env, before: float) -> None:
+    """Drop log entries older than ``before``: their ids now read as written long ago,
+    which is all a collection with this cutoff or a later one needs to know."""
+    cur = txn.cursor(db=env.log)
+    end = _STAMP.pack(_stamp(before))
+    if cur.first():
+        while cur.key() < end:
+            if not cur.delete():
+                break
