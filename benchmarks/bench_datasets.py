@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +30,7 @@ from vstore.model import frame_key, frame_record_bytes, frame_to_record
 
 LABELS = ["car", "pedestrian", "cyclist", "truck", "bus", "traffic_light", "sign", "animal"]
 POOL = 4096
+BY_IDS_SETS = 5
 
 
 def frames(n: int, seed: int = 7, start: int = 0, tag: str = "") -> Iterator[vstore.SingleFrame]:
@@ -134,10 +136,20 @@ def bench(n: int, base: str) -> dict[str, Any]:
         lambda: vstore.DatasetVersion.create_snapshot(dataset_name="bench", store=store)
     )
 
-    log("get_frames_by_ids with 1,000 ids")
-    ids = [frame_to_record(next(frames(1, start=i)))["id"] for i in rng.sample(range(n), 1000)]
-    res["by_ids_s"], got = timed(lambda: child.get_frames_by_ids(ids))
-    assert len(got) == 1000
+    log("get_frames_by_ids with 1,000 ids (five sets of other ids)")
+    id_sets = [
+        [frame_to_record(next(frames(1, start=i)))["id"] for i in rng.sample(range(n), 1000)]
+        for _ in range(BY_IDS_SETS)
+    ]
+    # One call is a few tens of ms, so the host's noise moves it by a tenth: the median of
+    # calls with different ids (each reading its own leaves, none cached) is the figure.
+    by_ids = []
+    for ids in id_sets:
+        took, got = timed(lambda ids=ids: child.get_frames_by_ids(ids))
+        assert len(got) == 1000
+        by_ids.append(took)
+    res["by_ids_first_s"] = by_ids[0]
+    res["by_ids_s"] = statistics.median(by_ids)
 
     log("diff of two versions with 100 changes")
     child.add_frames([next(frames(1, start=i, tag="again")) for i in rng.sample(range(n), 100)])
@@ -196,7 +208,11 @@ TARGETS: list[tuple[str, str, Callable[[dict[str, Any]], tuple[str, bool]]]] = [
     (
         "get_frames_by_ids, 1,000 ids",
         "<= 50 ms",
-        lambda r: (f"{r['by_ids_s'] * 1000:.1f} ms", r["by_ids_s"] <= 0.05),
+        lambda r: (
+            f"{r['by_ids_s'] * 1000:.1f} ms, median of {BY_IDS_SETS} "
+            f"(first call {r['by_ids_first_s'] * 1000:.1f} ms)",
+            r["by_ids_s"] <= 0.05,
+        ),
     ),
     (
         "diff, 100 changes",
