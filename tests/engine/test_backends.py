@@ -76,15 +76,24 @@ def _blob(payload: bytes) -> tuple[bytes, bytes]:
     return pack_object(ObjectKind.BLOB, payload)
 
 
-def test_lmdb_a_reused_object_is_freshened(
+@pytest.fixture
+def clocked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A writer that puts an object again makes it young again: gc must keep it."""
+) -> Iterator[tuple[Backend, list[float]]]:
+    """An LMDB store whose writes read the time from ``clock[0]``."""
     from vstore.engine.backends import lmdb as lmdb_backend
 
-    clock = [1_000.0]
+    clock = [0.0]
     monkeypatch.setattr(lmdb_backend.time, "time", lambda: clock[0])
     b = open_backend(str(tmp_path / "s"))
+    yield b, clock
+    b.close()
+
+
+def test_lmdb_a_reused_object_is_freshened(clocked: tuple[Backend, list[float]]) -> None:
+    """A writer that puts an object again makes it young again: gc must keep it."""
+    b, clock = clocked
+    clock[0] = 1_000.0
     old, young = _blob(b"old"), _blob(b"young")
     b.put_objects(dict([old, young]))
     clock[0] = 2_000.0
@@ -92,18 +101,14 @@ def test_lmdb_a_reused_object_is_freshened(
     assert dict(b.iter_objects()) == {old[0]: 1_000.0, young[0]: 2_000.0}
     assert b.delete_objects([old[0], young[0]], older_than=1_500.0) == 1
     assert b.has_objects([old[0], young[0]]) == {young[0]}
-    b.close()
 
 
 def test_lmdb_write_times_survive_a_clock_that_steps_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clocked: tuple[Backend, list[float]],
 ) -> None:
     """Writes at the same instant, or after the clock went back, are all remembered."""
-    from vstore.engine.backends import lmdb as lmdb_backend
-
-    clock = [5_000.0]
-    monkeypatch.setattr(lmdb_backend.time, "time", lambda: clock[0])
-    b = open_backend(str(tmp_path / "s"))
+    b, clock = clocked
+    clock[0] = 5_000.0
     objs = [_blob(b"o%d" % i) for i in range(3)]
     b.put_objects(dict(objs[:1]))
     b.put_objects(dict(objs[1:2]))  # same instant
@@ -112,18 +117,13 @@ def test_lmdb_write_times_survive_a_clock_that_steps_back(
     times = dict(b.iter_objects())
     assert all(times[oid] >= 5_000.0 for oid, _ in objs)
     assert b.delete_objects([oid for oid, _ in objs], older_than=5_000.0) == 0
-    b.close()
 
 
 def test_lmdb_logs_one_entry_per_write_and_gc_prunes_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clocked: tuple[Backend, list[float]],
 ) -> None:
     """Write times cost one log entry per transaction, and collections keep the log short."""
-    from vstore.engine.backends import lmdb as lmdb_backend
-
-    clock = [100.0]
-    monkeypatch.setattr(lmdb_backend.time, "time", lambda: clock[0])
-    b = open_backend(str(tmp_path / "s"))
+    b, clock = clocked
     for batch in range(10):
         clock[0] = 100.0 + batch
         b.put_objects(dict(_blob(b"%d-%d" % (batch, i)) for i in range(50)))
@@ -138,7 +138,6 @@ def test_lmdb_logs_one_entry_per_write_and_gc_prunes_it(
     assert b.delete_objects([], older_than=105.0) == 0
     assert entries(b"object_log") == 5  # the writes at 105..109 are still young
     assert len(list(b.iter_objects())) == 500
-    b.close()
 
 
 def test_lmdb_stores_with_a_time_per_object_still_work(tmp_path: Path) -> None:
