@@ -215,19 +215,19 @@ class BulkContext:
         Raises:
             InvalidArgumentError, UsageError: the frame is not valid (nothing is queued).
         """
+        op: Op
         if self._upload:
-            record = frame_to_record(frame)  # uploads rewrite the record's URIs first
+            record = frame_to_record(frame)
+            op = ("set", record)  # uploads rewrite the record's URIs first
         else:
             record, data = frame_record_bytes(frame)
+            op = ("raw", (data, packed_contribution(record)))
         key = frame_key(record["id"])
         if warn_on_duplicate_frames and key in self._ops:
             warnings.warn(
                 f"frame {record['id']} was already added in this bulk context", stacklevel=2
             )
-        if self._upload:
-            self._queue(key, ("set", record))
-        else:
-            self._queue(key, ("raw", (data, packed_contribution(record))))
+        self._queue(key, op)
 
     def update_frame(self, frame: SingleFrame | FrameGroup) -> None:
         """Queue an update: merged into the stored frame if ``allow_update``, else an add."""

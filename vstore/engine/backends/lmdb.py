@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from vstore.engine.backends.base import Backend, check_key
+from vstore.engine.codec import ID_SIZE
 from vstore.errors import BackendError
 
 __all__ = ["LmdbBackend"]
@@ -34,7 +35,6 @@ _MAX_MAP = 1 << 44
 _TIME = struct.Struct(">d")
 #: A write-log key: microseconds since the epoch, unique and increasing per store.
 _STAMP = struct.Struct(">Q")
-_ID = 32
 
 
 class _RWLock:
@@ -348,10 +348,10 @@ def _logged_times(txn: Any, env: _Env, since: float) -> dict[bytes, float]:
         return out
     for key, ids in cur.iternext():
         t = _STAMP.unpack(key)[0] / 1_000_000
-        if len(ids) % _ID:
+        if len(ids) % ID_SIZE:
             raise BackendError(f"LMDB store {env.path}: damaged write-log entry {key.hex()}")
         # Entries are oldest first, so a later write of the same id replaces the time.
-        out.update(dict.fromkeys([ids[i : i + _ID] for i in range(0, len(ids), _ID)], t))
+        out.update(dict.fromkeys([ids[i : i + ID_SIZE] for i in range(0, len(ids), ID_SIZE)], t))
     return out
 
 
@@ -360,7 +360,5 @@ def _prune_log(txn: Any, env: _Env, before: float) -> None:
     which is all a collection with this cutoff or a later one needs to know."""
     cur = txn.cursor(db=env.log)
     end = _STAMP.pack(_stamp(before))
-    if cur.first():
-        while cur.key() < end:
-            if not cur.delete():
-                break
+    while cur.first() and cur.key() < end:
+        cur.delete()
