@@ -430,13 +430,15 @@ def gc_looper(
     url: str, options: dict[str, Any] | None, cache_dir: str | None, grace: float,
     stop: Any, barrier: Any, reuse_age: float | None = None,
 ) -> dict[str, Any]:
-    """Run ``gc(grace=grace)`` back to back until ``stop`` is set."""
+    """Run ``gc(grace=grace)`` back to back until ``stop`` is set, then once more."""
     if reuse_age is not None:
         _scale_pack_reuse(reuse_age)
     store = open_store(url, options, cache_dir)
     loops = deleted = unreachable = 0
     _wait(barrier)
-    while not stop.is_set():
+    last = False
+    while not last:
+        last = stop.is_set()
         report = store.gc(grace=grace)
         loops += 1
         deleted += report.deleted

@@ -253,6 +253,9 @@ def test_gc_running_while_writers_flush_deletes_nothing_reachable(target: Target
     procs.release(started, barrier)
     try:
         procs.finish_jobs(started[1:], 600)
+        # The last lost writes age past the grace period while gc still loops; it then
+        # makes one more pass, so whatever the writers left unreachable is deleted.
+        time.sleep(grace)
     finally:
         stop.set()
     [gc] = procs.finish_jobs(started[:1], 600)
@@ -266,9 +269,10 @@ def test_gc_running_while_writers_flush_deletes_nothing_reachable(target: Target
                if i not in present.get(prefix, set()))
     print(f"\n[concurrency] {t.kind}: gc(grace={grace}) x {gc['loops']} loops while {writers} "
           f"writers x {flushes} flushes ran ({elapsed:.1f}s): {gc['deleted']} unreachable "
-          f"objects deleted; reachable objects deleted {len(report.missing)}; acknowledged "
-          f"frames lost {lost}")
+          f"objects deleted (at most {gc['max_unreachable']} found at once); reachable objects "
+          f"deleted {len(report.missing)}; acknowledged frames lost {lost}")
     assert len(acked) == writers * flushes
     assert report.ok, report
     assert lost == 0 and not wrong
-    assert gc["deleted"] > 0, "gc never deleted anything: the test proved nothing"
+    assert gc["max_unreachable"] > 0, "the writers left nothing unreachable: nothing was tested"
+    assert gc["deleted"] > 0, f"gc deleted none of {gc['max_unreachable']} unreachable objects"
