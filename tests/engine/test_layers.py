@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -117,6 +118,103 @@ def test_diff_between_any_two_states_of_a_history(
     a, b = models[i], models[j]
     expected = [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     assert list(lay.diff(roots[i], roots[j])) == expected
+
+
+@given(st.lists(batch, max_size=4), st.lists(batch, min_size=1, max_size=5),
+       st.lists(batch, min_size=1, max_size=5), st.integers(0, 5), st.integers(0, 5),
+       st.integers(2, 4))
+def test_diff_between_states_of_two_branches(
+    common: list[dict[bytes, bytes | None]],
+    left: list[dict[bytes, bytes | None]],
+    right: list[dict[bytes, bytes | None]],
+    i: int, j: int, fanout: int,
+) -> None:
+    # Two branches from one state merge their runs at different points: a diff reads
+    # the runs a merged run came from where the other side holds some of them.
+    lay = _layers(apply_max=0, fanout=fanout, fold_ratio=50)
+    root, model = EMPTY_ROOT, dict[bytes, bytes]()
+    for edits in common:
+        root = lay.write(root, edits)
+        _apply(model, edits)
+    branches = []
+    for writes in (left, right):
+        states = [(root, dict(model))]
+        for edits in writes:
+            m = dict(states[-1][1])
+            _apply(m, edits)
+            states.append((lay.write(states[-1][0], edits), m))
+        branches.append(states)
+    (ra, a), (rb, b) = branches[0][i % len(branches[0])], branches[1][j % len(branches[1])]
+    expected = [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    assert list(lay.diff(ra, rb)) == expected
+    assert list(lay.diff(rb, ra)) == [(k, n, o) for k, o, n in expected]
+
+
+def _counting_reads(repo: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the objects ``repo`` reads from its backend from now on."""
+    backend, seen = repo.objects.backend, [0]
+    one, many = backend.get_object, backend.get_objects
+
+    def get_object(oid: bytes) -> Any:
+        seen[0] += 1
+        return one(oid)
+
+    def get_objects(ids: Any) -> Any:
+        ids = list(ids)
+        seen[0] += len(ids)
+        return many(ids)
+
+    monkeypatch.setattr(backend, "get_object", get_object)
+    monkeypatch.setattr(backend, "get_objects", get_objects)
+    return seen
+
+
+def test_a_write_that_merges_runs_diffs_through_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = str(tmp_path / "s")
+
+    def layers(repo: Any) -> Layers:  # runs of 16-entry leaves, merged 4 at a time
+        lay = repo.layers
+        lay.apply_max, lay.fanout, lay.fold_ratio, lay.run_leaf = 0, 4, 100, 16
+        return lay
+
+    with open_repository(url) as repo:
+        lay = layers(repo)
+        model = {b"base-%05d" % i: b"v" * 30 for i in range(2000)}
+        root = lay.write(EMPTY_ROOT, model)  # the first write becomes the base
+        for n in range(3):
+            more = {b"run%d-%05d" % (n, i): b"w" * 30 for i in range(600)}
+            root = lay.write(root, more)
+            model.update(more)
+        parent = root
+        edits = {b"base-00007": b"changed", b"run1-00003": None, b"new": b"x"}
+        child = lay.write(parent, edits)
+        merged = lay.stack(child).runs
+        # The child's run was the fourth of its generation: all four were merged.
+        assert [(r.generation, r.entries, len(r.sources)) for r in merged] == [(1, 1802, 4)]
+        repo.refs.append("heads/child", child, expect=0)
+        repo.refs.append("heads/parent", parent, expect=0)
+    want = [(b"base-00007", b"v" * 30, b"changed"), (b"new", None, b"x"),
+            (b"run1-00003", b"w" * 30, None)]
+
+    with open_repository(url) as repo:  # nothing cached: every node is read again
+        lay = layers(repo)
+        reads = _counting_reads(repo, monkeypatch)
+        assert list(lay.diff(parent, child)) == want
+        assert list(lay.diff(child, parent)) == [(k, n, o) for k, o, n in want]
+        # Both stacks, the child's own run and the leaves of three keys, each way:
+        # nothing of the 1,802 entries (113 leaves) of the merged run.
+        assert reads[0] < 40, reads[0]
+
+    with open_repository(url) as repo:
+        # The child's own run is no stack's run now: gc deletes it (the parent's three
+        # stay, the parent's stack holds them).
+        assert repo.gc(grace=0).deleted > 0
+        lay = layers(repo)
+        reads = _counting_reads(repo, monkeypatch)
+        assert list(lay.diff(parent, child)) == want  # the merged run is read instead
+        assert reads[0] > 113
 
 
 @settings(max_examples=60)

@@ -24,7 +24,12 @@ Reads (``get``, ``get_many``, ``items``, ``count``, ``diff``) take any root:
 a plain tree root or a stack id. A stack is stored as one STACK object::
 
     [1, base_root, base_filter_id or b"", count,
-     [[run_root, run_entries, run_filter_id, generation], ...]]   # oldest run first
+     [[run_root, run_entries, run_filter_id, generation, sources], ...]]   # oldest run first
+
+where ``sources`` (absent in stacks written before it) lists the runs a merged run
+was built from as ``[root, entries, sources]``, two levels deep. They are weak
+references: walks and gc do not follow them, and a diff that finds one gone
+compares the merged run instead.
 
 A stack is not history-independent (the same content can have several stack
 ids); :meth:`Layers.diff` compares contents, so equal contents still diff as
@@ -40,7 +45,7 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vstore.engine.codec import ObjectKind, decode, encode, hexid
@@ -48,11 +53,12 @@ from vstore.engine.diff import Collision, MergeResult, diff, merge, merge_edits
 from vstore.engine.node import EMPTY_ROOT, Spill
 from vstore.engine.objects import LRU, WriteBatch
 from vstore.engine.tree import ProllyTree, _all_bytes, prefix_end, sorted_edits
-from vstore.errors import CorruptObjectError
+from vstore.errors import CorruptObjectError, MissingObjectError
 from vstore.gcpause import paused_gc
 
 __all__ = [
-    "FANOUT", "TOMBSTONE", "KeyFilter", "Layers", "Run", "Stack", "fingerprint", "paused_gc",
+    "FANOUT", "TOMBSTONE", "KeyFilter", "Layers", "Run", "Source", "Stack", "fingerprint",
+    "paused_gc",
 ]
 
 TOMBSTONE_CODE = 2
@@ -72,6 +78,8 @@ _first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
 _LOOKUP_CHUNK = 2048
 _MERGE_CHUNK = 256
+#: A diff reads at most this many entries of merged-away runs ahead (see ``_unshared``).
+_READ_AHEAD = 1 << 18
 _FORMAT = 1
 
 
@@ -148,13 +156,29 @@ class KeyFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A run that a merge consumed: what :meth:`Layers.diff` may read in place of the
+    merged run. Not kept alive by the stack (gc may have deleted it)."""
+
+    root: bytes
+    entries: int
+    sources: tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
-    """One run of a stack: a tree of written entries (tombstones for deletes)."""
+    """One run of a stack: a tree of written entries (tombstones for deletes).
+
+    ``sources`` are the runs a merge built it from, oldest first (two levels deep):
+    two stacks that hold a merged run and the runs it came from are compared through
+    what they do not share, not through the whole merged run.
+    """
 
     root: bytes
     entries: int
     filter: bytes
     generation: int
+    sources: tuple[Source, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +284,9 @@ class Layers:
     def _put_stack(self, st: Stack, batch: WriteBatch) -> bytes:
         body = encode([
             _FORMAT, st.base, st.base_filter or b"", st.count,
-            [[r.root, r.entries, r.filter, r.generation] for r in st.runs],
+            [[r.root, r.entries, r.filter, r.generation, _pack_sources(r.sources)]
+             if r.sources else [r.root, r.entries, r.filter, r.generation]
+             for r in st.runs],
         ])
         oid = batch.add(ObjectKind.STACK, body)
         self._stacks.put(oid, Stack(st.base, st.count, st.runs, st.base_filter, oid))
@@ -366,15 +392,22 @@ class Layers:
         return self.items(root, prefix, prefix_end(prefix))
 
     def _chunks(
-        self, root: bytes, tag: int, start: bytes | None = None, end: bytes | None = None
+        self,
+        root: bytes,
+        tag: int,
+        start: bytes | None = None,
+        end: bytes | None = None,
+        *,
+        leaves: Iterable[Any] | None = None,
     ) -> Iterator[list[tuple[bytes, int, Any]]]:
-        """One tree's ``(key, tag, stored value)`` entries in key order, a few leaves a list."""
+        """One tree's ``(key, tag, stored value)`` entries in key order, a few leaves a list
+        (from ``leaves`` if its leaves were read already)."""
         if start is not None or end is not None:
             yield from _in_chunks(_tagged(self.tree.items(root, start, end, resolve=False), tag))
             return
         t = itertools.repeat(tag)
         buf: list[tuple[bytes, int, Any]] = []
-        for leaf in self.tree.leaves(root):
+        for leaf in self.tree.leaves(root) if leaves is None else leaves:
             buf.extend(zip(leaf.keys, t, leaf.vals, strict=False))
             if len(buf) >= _MERGE_CHUNK:
                 yield buf
@@ -424,22 +457,19 @@ class Layers:
             return
         sources: list[Iterator[list[tuple[bytes, int, Any]]]] = []
         if sa.base == sb.base:
-            p = 0
-            while p < min(len(sa.runs), len(sb.runs)) and sa.runs[p] == sb.runs[p]:
-                p += 1
-            shared = Stack(sa.base, 0, sa.runs[:p], sa.base_filter or sb.base_filter)
+            a_layers, b_layers = self._unshared(sa.runs, sb.runs)
         else:
-            p = 0
-            shared = Stack(sa.base, 0, (), sa.base_filter)
+            a_layers, b_layers = [(r.root, None) for r in sa.runs], [(r.root, None)
+                                                                   for r in sb.runs]
             sources.append(_in_chunks(
                 (k, -1, (o, n))
                 for k, o, n in diff(self.tree, sa.base, sb.base, resolve=False)
             ))
-        a_runs, b_runs = sa.runs[p:], sb.runs[p:]
-        for i, r in enumerate(a_runs):
-            sources.append(self._chunks(r.root, i))
-        for i, r in enumerate(b_runs):
-            sources.append(self._chunks(r.root, 1_000_000 + i))
+        # Oldest layer first on each side: among equal keys the newest comes last.
+        for i, (root, leaves) in enumerate(a_layers):
+            sources.append(self._chunks(root, i, leaves=leaves))
+        for i, (root, leaves) in enumerate(b_layers):
+            sources.append(self._chunks(root, 1_000_000 + i, leaves=leaves))
         res = self.tree._resolve
 
         def out(v: Any) -> Any:
@@ -449,7 +479,8 @@ class Layers:
 
         for chunk in _chunks(itertools.groupby(_merge_chunks(sources), key=lambda e: e[0])):
             rows: list[tuple[bytes, Any, Any]] = []
-            need: list[bytes] = []
+            need_a: list[bytes] = []
+            need_b: list[bytes] = []
             for key, group in chunk:
                 va: Any = _NEED
                 vb: Any = _NEED
@@ -462,18 +493,66 @@ class Layers:
                         vb = v
                 if va is _NEED and vb is _NEED:
                     continue
-                if va is _NEED or vb is _NEED:
-                    need.append(key)
+                if va is _NEED:
+                    need_a.append(key)
+                elif vb is _NEED:
+                    need_b.append(key)
                 rows.append((key, va, vb))
-            found = self._lookup(shared, need, resolve=False) if need else {}
+            # A key only one side's unshared layers hold has, on the other side, the
+            # value of the layers below them: the value of that whole stack.
+            found_a = self._lookup(sa, need_a, resolve=False) if need_a else {}
+            found_b = self._lookup(sb, need_b, resolve=False) if need_b else {}
             for key, va, vb in rows:
                 if va is _NEED:
-                    va = found.get(key)
+                    va = found_a.get(key)
                 elif vb is _NEED:
-                    vb = found.get(key)
+                    vb = found_b.get(key)
                 va, vb = out(va), out(vb)
                 if va != vb:
                     yield key, va, vb
+
+    def _unshared(
+        self, a_runs: Sequence[Run], b_runs: Sequence[Run]
+    ) -> tuple[list[tuple[bytes, list[Any] | None]], list[tuple[bytes, list[Any] | None]]]:
+        """The runs of two stacks over one base that they do not share, oldest first, as
+        ``(root, leaves read already or None)``.
+
+        A merged run that one side holds and the other holds the runs of (or both hold
+        merges of the same older runs) is replaced by its sources, so only the sources
+        that differ are read. Sources are not kept alive by the stack: one that is gone
+        or too big to read ahead leaves its merged run to be read instead.
+        """
+        a: list[Run | Source] = list(a_runs)
+        b: list[Run | Source] = list(b_runs)
+        i = 0
+        while i < len(a) and i < len(b):
+            x, y = a[i], b[i]
+            if x.root == y.root:
+                i += 1
+            elif y.sources and x.sources and y.sources[0].root == x.sources[0].root:
+                a[i : i + 1], b[i : i + 1] = x.sources, y.sources
+            elif y.sources and y.sources[0].root == x.root:
+                b[i : i + 1] = y.sources
+            elif x.sources and x.sources[0].root == y.root:
+                a[i : i + 1] = x.sources
+            else:
+                break
+        a, b = a[i:], b[i:]
+        expanded = [x for x in (*a, *b) if type(x) is Source]
+        read: dict[bytes, list[Any]] = {}
+        if expanded and sum(x.entries for x in expanded) <= _READ_AHEAD:
+            try:
+                for x in expanded:
+                    if x.root not in read:
+                        read[x.root] = list(self.tree.leaves(x.root))
+            except MissingObjectError:
+                read = {}
+        if len(read) < len({x.root for x in expanded}):  # fall back: the stacks' own runs
+            p = 0
+            while p < min(len(a_runs), len(b_runs)) and a_runs[p] == b_runs[p]:
+                p += 1
+            return [(r.root, None) for r in a_runs[p:]], [(r.root, None) for r in b_runs[p:]]
+        return ([(x.root, read.get(x.root)) for x in a], [(x.root, read.get(x.root)) for x in b])
 
     def merge(
         self,
@@ -585,13 +664,14 @@ class Layers:
         generation: int,
         batch: WriteBatch,
         fps: Iterable[int],
+        sources: tuple[Source, ...] = (),
     ) -> Run:
         """Build one run of entries whose keys have the fingerprints ``fps``."""
         root = self.tree.build_blocks(entries, batch, self.run_leaf)
         f = KeyFilter.from_fingerprints(fps)
         oid = batch.add(ObjectKind.BLOB, f.body())
         self._filters.put(oid, f, _filter_weight(f))
-        return Run(root, len(f), oid, generation)
+        return Run(root, len(f), oid, generation, sources)
 
     def _keep(self, run: Run, entries: Sequence[tuple[bytes, Any]]) -> None:
         """Keep the entries of a run just built, for the merge or fold that reads it."""
@@ -629,7 +709,11 @@ class Layers:
             merged = _newest([self._run_columns(r.root) for r in reversed(group)])
             merged_fps = set(itertools.chain.from_iterable(self._filter(r.filter).fps
                                                            for r in group))
-            runs.append(self._write_run(merged, group[0].generation + 1, batch, merged_fps))
+            sources = tuple(Source(r.root, r.entries,
+                                   tuple(Source(x.root, x.entries) for x in r.sources))
+                            for r in group)
+            runs.append(self._write_run(merged, group[0].generation + 1, batch, merged_fps,
+                                        sources))
             for r in group:
                 self._kept.pop(r.root)
         base_filter = st.base_filter
@@ -854,13 +938,32 @@ def _chunks(groups: Iterator[Any], size: int = _LOOKUP_CHUNK) -> Iterator[list[A
         yield chunk
 
 
+def _pack_sources(sources: tuple[Source, ...]) -> list[Any]:
+    return [[x.root, x.entries, _pack_sources(x.sources)] for x in sources]
+
+
+def _parse_sources(raw: Any, depth: int) -> tuple[Source, ...]:
+    if type(raw) is not list or (raw and depth == 0):
+        raise ValueError("bad run sources")
+    out = []
+    for root, entries, sub in raw:
+        if type(root) is not bytes or len(root) != 32 or type(entries) is not int:
+            raise ValueError("bad run source")
+        out.append(Source(root, entries, _parse_sources(sub, depth - 1)))
+    return tuple(out)
+
+
 def _parse_stack(oid: bytes, body: bytes) -> Stack:
     try:
         raw = decode(body)
         fmt, base, base_filter, count, runs = raw
         if fmt != _FORMAT:
             raise ValueError(f"unknown stack format {fmt!r}")
-        parsed = tuple(Run(bytes(r[0]), int(r[1]), bytes(r[2]), int(r[3])) for r in runs)
+        parsed = tuple(
+            Run(bytes(r[0]), int(r[1]), bytes(r[2]), int(r[3]),
+                _parse_sources(r[4], 2) if len(r) > 4 else ())
+            for r in runs
+        )
         for x in (base, *(r.root for r in parsed), *(r.filter for r in parsed)):
             if type(x) is not bytes or len(x) != 32:
                 raise ValueError("an object id is 32 bytes")
