@@ -217,6 +217,51 @@ def test_a_write_that_merges_runs_diffs_through_what_it_wrote(
         assert reads[0] > 113
 
 
+def test_a_write_that_folds_diffs_through_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = str(tmp_path / "s")
+
+    def layers(repo: Any) -> Layers:  # runs fold once they hold as many entries as the base
+        lay = repo.layers
+        lay.apply_max, lay.fanout, lay.fold_ratio, lay.run_leaf = 0, 100, 1, 16
+        return lay
+
+    with open_repository(url) as repo:
+        lay = layers(repo)
+        root = lay.write(EMPTY_ROOT, {b"base-%05d" % i: b"v" * 30 for i in range(2000)})
+        for n in range(3):
+            root = lay.write(root, {b"run%d-%05d" % (n, i): b"w" * 30 for i in range(666)})
+        parent = root
+        edits = {b"base-00007": b"changed", b"run1-00003": None, b"new": b"x"}
+        child = lay.write(parent, edits)  # 1,998 + 3 entries in runs >= 2,000: a fold
+        st = lay.stack(child)
+        assert not st.runs and st.base != lay.stack(parent).base and st.count == 3998
+        assert st.folded is not None and len(st.folded[1]) == 4
+        grandchild = lay.write(child, {b"later": b"y"})  # a run over the folded base
+        for name, r in (("parent", parent), ("child", child), ("grandchild", grandchild)):
+            repo.refs.append(f"heads/{name}", r, expect=0)
+    want = [(b"base-00007", b"v" * 30, b"changed"), (b"new", None, b"x"),
+            (b"run1-00003", b"w" * 30, None)]
+
+    with open_repository(url) as repo:  # nothing cached
+        lay = layers(repo)
+        reads = _counting_reads(repo, monkeypatch)
+        assert list(lay.diff(parent, child)) == want
+        assert list(lay.diff(child, parent)) == [(k, n, o) for k, o, n in want]
+        assert list(lay.diff(parent, grandchild)) == sorted([*want, (b"later", None, b"y")])
+        # Stacks, the newest write's run and the leaves of a few keys, not the ~250
+        # leaves of the new base.
+        assert reads[0] < 60, reads[0]
+
+    with open_repository(url) as repo:
+        assert repo.gc(grace=0).deleted > 0  # the newest write's run: only a weak reference
+        lay = layers(repo)
+        reads = _counting_reads(repo, monkeypatch)
+        assert list(lay.diff(parent, child)) == want  # the two bases are compared instead
+        assert reads[0] > 100
+
+
 @settings(max_examples=60)
 @given(batch, batch, batch)
 def test_three_way_merge_of_stacks(

@@ -190,6 +190,9 @@ class Stack:
     runs: tuple[Run, ...] = ()
     base_filter: bytes | None = None
     id: bytes | None = None
+    #: ``(old base, runs)`` that the last fold merged into ``base`` (the newest write's
+    #: entries as a run of their own), weak references like :attr:`Run.sources`.
+    folded: tuple[bytes, tuple[Source, ...]] | None = field(default=None, compare=False)
 
     @property
     def pending(self) -> int:
@@ -282,14 +285,17 @@ class Layers:
         return oid
 
     def _put_stack(self, st: Stack, batch: WriteBatch) -> bytes:
-        body = encode([
+        fields = [
             _FORMAT, st.base, st.base_filter or b"", st.count,
             [[r.root, r.entries, r.filter, r.generation, _pack_sources(r.sources)]
              if r.sources else [r.root, r.entries, r.filter, r.generation]
              for r in st.runs],
-        ])
+        ]
+        if st.folded is not None:
+            fields.append([st.folded[0], _pack_sources(st.folded[1])])
+        body = encode(fields)
         oid = batch.add(ObjectKind.STACK, body)
-        self._stacks.put(oid, Stack(st.base, st.count, st.runs, st.base_filter, oid))
+        self._stacks.put(oid, Stack(st.base, st.count, st.runs, st.base_filter, oid, st.folded))
         return oid
 
     def children(self, oid: bytes, body: bytes) -> list[tuple[bytes, ObjectKind]]:
@@ -452,15 +458,21 @@ class Layers:
         sa, sb = self.stack(a), self.stack(b)
         if sa.base == sb.base and sa.runs == sb.runs:
             return
-        if not sa.runs and not sb.runs:
+        layers = None
+        if sa.base == sb.base:
+            layers = self._unshared(sa.runs, sb.runs) or _unshared_runs(sa.runs, sb.runs)
+        elif sb.folded is not None and sb.folded[0] == sa.base:  # b folded a's layers
+            layers = self._unshared(sa.runs, (*sb.folded[1], *sb.runs))
+        elif sa.folded is not None and sa.folded[0] == sb.base:
+            layers = self._unshared((*sa.folded[1], *sa.runs), sb.runs)
+        if layers is None and not sa.runs and not sb.runs:
             yield from diff(self.tree, sa.base, sb.base, resolve=resolve)
             return
         sources: list[Iterator[list[tuple[bytes, int, Any]]]] = []
-        if sa.base == sb.base:
-            a_layers, b_layers = self._unshared(sa.runs, sb.runs)
+        if layers is not None:
+            a_layers, b_layers = layers
         else:
-            a_layers, b_layers = [(r.root, None) for r in sa.runs], [(r.root, None)
-                                                                   for r in sb.runs]
+            a_layers, b_layers = _unshared_runs(sa.runs, sb.runs, shared=False)
             sources.append(_in_chunks(
                 (k, -1, (o, n))
                 for k, o, n in diff(self.tree, sa.base, sb.base, resolve=False)
@@ -512,15 +524,16 @@ class Layers:
                     yield key, va, vb
 
     def _unshared(
-        self, a_runs: Sequence[Run], b_runs: Sequence[Run]
-    ) -> tuple[list[tuple[bytes, list[Any] | None]], list[tuple[bytes, list[Any] | None]]]:
-        """The runs of two stacks over one base that they do not share, oldest first, as
-        ``(root, leaves read already or None)``.
+        self, a_runs: Sequence[Run | Source], b_runs: Sequence[Run | Source]
+    ) -> _Layered | None:
+        """The layers over one base that two sides do not share, oldest first, as
+        ``(root, leaves read already or None)``; None if a source is needed but gone.
 
         A merged run that one side holds and the other holds the runs of (or both hold
         merges of the same older runs) is replaced by its sources, so only the sources
-        that differ are read. Sources are not kept alive by the stack: one that is gone
-        or too big to read ahead leaves its merged run to be read instead.
+        that differ are read. Sources are not kept alive by a stack: the ones to read are
+        read ahead (up to ``_READ_AHEAD`` entries), and if one is gone the caller compares
+        the stacks' own layers instead.
         """
         a: list[Run | Source] = list(a_runs)
         b: list[Run | Source] = list(b_runs)
@@ -547,11 +560,8 @@ class Layers:
                         read[x.root] = list(self.tree.leaves(x.root))
             except MissingObjectError:
                 read = {}
-        if len(read) < len({x.root for x in expanded}):  # fall back: the stacks' own runs
-            p = 0
-            while p < min(len(a_runs), len(b_runs)) and a_runs[p] == b_runs[p]:
-                p += 1
-            return [(r.root, None) for r in a_runs[p:]], [(r.root, None) for r in b_runs[p:]]
+        if len(read) < len({x.root for x in expanded}):
+            return None
         return ([(x.root, read.get(x.root)) for x in a], [(x.root, read.get(x.root)) for x in b])
 
     def merge(
@@ -719,7 +729,9 @@ class Layers:
         base_filter = st.base_filter
         if base_filter is None and sum(r.entries for r in runs) * FILTER_RATIO >= base_count:
             base_filter = self._put_filter(self._scan_fingerprints(st.base), batch)
-        return self._put_stack(Stack(st.base, count, tuple(runs), base_filter), batch)
+        return self._put_stack(
+            Stack(st.base, count, tuple(runs), base_filter, folded=st.folded), batch
+        )
 
     def _fold(
         self,
@@ -765,7 +777,18 @@ class Layers:
             fps = set(itertools.chain.from_iterable(parts))
             if len(fps) * 8 > count * 9:
                 fps = self._scan_fingerprints(new_base)
-        return self._put_stack(Stack(new_base, count, (), self._put_filter(fps, batch)), batch)
+        folded = None
+        if st.base != EMPTY_ROOT and len(newest) * 4 <= count:
+            # What was folded, for diffs against the stack before: the runs, and the
+            # newest entries as a run of their own (a small build next to the fold's).
+            folded = (st.base, (
+                *(Source(r.root, r.entries, tuple(Source(x.root, x.entries) for x in r.sources))
+                  for r in runs),
+                Source(self.tree.build_blocks(newest, batch, self.run_leaf), len(newest)),
+            ))
+        return self._put_stack(
+            Stack(new_base, count, (), self._put_filter(fps, batch), folded=folded), batch
+        )
 
     def _scan_fingerprints(self, root: bytes) -> Iterator[int]:
         return map(fingerprint, (k for leaf in self.tree.leaves(root) for k in leaf.keys))
@@ -783,6 +806,23 @@ class Layers:
         if own:
             b.flush()
         return new
+
+
+#: The layers two sides of a diff do not share, oldest first: ``(root, leaves or None)``.
+_Layer = tuple[bytes, "list[Any] | None"]
+_Layered = tuple[list[_Layer], list[_Layer]]
+
+
+def _unshared_runs(
+    a_runs: Sequence[Run], b_runs: Sequence[Run], *, shared: bool = True
+) -> _Layered:
+    """The runs of two stacks after the ones they share at the bottom (none unless
+    ``shared``: stacks over different bases share no run)."""
+    p = 0
+    if shared:
+        while p < min(len(a_runs), len(b_runs)) and a_runs[p] == b_runs[p]:
+            p += 1
+    return [(r.root, None) for r in a_runs[p:]], [(r.root, None) for r in b_runs[p:]]
 
 
 def _filter_weight(f: KeyFilter) -> int:
@@ -956,7 +996,7 @@ def _parse_sources(raw: Any, depth: int) -> tuple[Source, ...]:
 def _parse_stack(oid: bytes, body: bytes) -> Stack:
     try:
         raw = decode(body)
-        fmt, base, base_filter, count, runs = raw
+        fmt, base, base_filter, count, runs, *more = raw  # later fields: optional
         if fmt != _FORMAT:
             raise ValueError(f"unknown stack format {fmt!r}")
         parsed = tuple(
@@ -971,6 +1011,12 @@ def _parse_stack(oid: bytes, body: bytes) -> Stack:
             raise ValueError("an object id is 32 bytes")
         if type(count) is not int or count < 0:
             raise ValueError("bad record count")
-        return Stack(base, count, parsed, base_filter or None, oid)
+        folded = None
+        if more:
+            old_base, folded_runs = more[0]
+            if type(old_base) is not bytes or len(old_base) != 32:
+                raise ValueError("an object id is 32 bytes")
+            folded = (old_base, _parse_sources(folded_runs, 3))
+        return Stack(base, count, parsed, base_filter or None, oid, folded)
     except (ValueError, TypeError, IndexError) as exc:
         raise CorruptObjectError(hexid(oid), f"not a valid stack: {exc}") from exc
