@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vstore.engine import CONFLICT, EMPTY_ROOT, ObjectStore, ProllyTree, TreeParams, open_backend
-from vstore.engine.codec import ObjectKind
+from vstore.engine.codec import ObjectKind, encode
 from vstore.engine.layers import KeyFilter, Layers, Stack
 from vstore.engine.repository import open_repository
 from vstore.errors import CorruptObjectError, MergeConflictError
@@ -471,6 +471,32 @@ def test_a_damaged_stack_is_a_corrupt_object_error() -> None:
     blob = lay.store.put(ObjectKind.BLOB, b"not a tree")
     with pytest.raises(CorruptObjectError, match="where a tree belongs"):
         lay.count(blob)
+
+
+def test_stacks_read_with_and_without_sources_and_refuse_bad_ones() -> None:
+    lay = _layers()
+    oid, run = b"\x01" * 32, [b"\x02" * 32, 5, b"\x03" * 32, 1]
+
+    def stack(*fields: Any) -> Stack:
+        return lay.stack(lay.store.put(ObjectKind.STACK, encode([1, oid, b"", 9, *fields])))
+
+    plain = stack([run])  # as written before runs named their sources
+    assert plain.runs[0].sources == () and plain.folded is None
+    src = [[b"\x04" * 32, 3, [[b"\x05" * 32, 2, []]]]]
+    full = stack([[*run, src]], [b"\x06" * 32, src], "a later field")
+    assert full.runs[0].sources[0].sources[0].root == b"\x05" * 32
+    assert full.folded is not None and full.folded[0] == b"\x06" * 32
+    assert full.runs == plain.runs  # sources do not change what a run is
+    for bad in (
+        ([[*run, [[b"short", 3, []]]]],),                       # a source id of 5 bytes
+        ([[*run, [[b"\x04" * 32, "3", []]]]],),                  # a count that is a str
+        ([[*run, [[b"\x04" * 32, 3, [[b"\x05" * 32, 2, src]]]]]],),  # three levels deep
+        ([[*run, {"not": "a list"}]],),
+        ([run], [b"short", src]),                               # a bad folded base
+        ([run], [b"\x06" * 32]),                                 # folded without sources
+    ):
+        with pytest.raises(CorruptObjectError, match="not a valid stack"):
+            stack(*bad)
 
 
 def test_stack_of_a_plain_root_needs_no_object() -> None:

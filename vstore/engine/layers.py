@@ -24,12 +24,15 @@ Reads (``get``, ``get_many``, ``items``, ``count``, ``diff``) take any root:
 a plain tree root or a stack id. A stack is stored as one STACK object::
 
     [1, base_root, base_filter_id or b"", count,
-     [[run_root, run_entries, run_filter_id, generation, sources], ...]]   # oldest run first
+     [[run_root, run_entries, run_filter_id, generation, sources], ...],  # oldest run first
+     [old_base_root, sources]]                                            # after a fold
 
-where ``sources`` (absent in stacks written before it) lists the runs a merged run
-was built from as ``[root, entries, sources]``, two levels deep. They are weak
+``sources`` (optional) list runs as ``[root, entries, sources]``, two levels deep:
+the runs a merged run was built from, or the runs a fold merged into the base
+(the folding write's own entries stored as one more run). They are weak
 references: walks and gc do not follow them, and a diff that finds one gone
-compares the merged run instead.
+compares the merged run or the two bases instead. Readers ignore fields after
+the ones they know.
 
 A stack is not history-independent (the same content can have several stack
 ids); :meth:`Layers.diff` compares contents, so equal contents still diff as
@@ -79,7 +82,7 @@ _second = operator.itemgetter(1)
 _LOOKUP_CHUNK = 2048
 _MERGE_CHUNK = 256
 #: A diff reads at most this many entries of merged-away runs ahead (see ``_unshared``).
-_READ_AHEAD = 1 << 18
+_READ_AHEAD = 1 << 17
 _FORMAT = 1
 
 
@@ -1016,7 +1019,7 @@ def _parse_stack(oid: bytes, body: bytes) -> Stack:
             old_base, folded_runs = more[0]
             if type(old_base) is not bytes or len(old_base) != 32:
                 raise ValueError("an object id is 32 bytes")
-            folded = (old_base, _parse_sources(folded_runs, 3))
+            folded = (old_base, _parse_sources(folded_runs, 2))
         return Stack(base, count, parsed, base_filter or None, oid, folded)
     except (ValueError, TypeError, IndexError) as exc:
         raise CorruptObjectError(hexid(oid), f"not a valid stack: {exc}") from exc
