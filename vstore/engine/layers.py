@@ -48,7 +48,7 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vstore.engine.codec import ObjectKind, decode, encode, hexid
@@ -298,7 +298,7 @@ class Layers:
             fields.append([st.folded[0], _pack_sources(st.folded[1])])
         body = encode(fields)
         oid = batch.add(ObjectKind.STACK, body)
-        self._stacks.put(oid, Stack(st.base, st.count, st.runs, st.base_filter, oid, st.folded))
+        self._stacks.put(oid, replace(st, id=oid))
         return oid
 
     def children(self, oid: bytes, body: bytes) -> list[tuple[bytes, ObjectKind]]:
@@ -463,7 +463,9 @@ class Layers:
             return
         layers = None
         if sa.base == sb.base:
-            layers = self._unshared(sa.runs, sb.runs) or _unshared_runs(sa.runs, sb.runs)
+            layers = self._unshared(sa.runs, sb.runs)
+            if layers is None:  # a source is gone: the stacks' own runs
+                layers = _unshared_runs(sa.runs, sb.runs)
         elif sb.folded is not None and sb.folded[0] == sa.base:  # b folded a's layers
             layers = self._unshared(sa.runs, (*sb.folded[1], *sb.runs))
         elif sa.folded is not None and sa.folded[0] == sb.base:
@@ -722,11 +724,8 @@ class Layers:
             merged = _newest([self._run_columns(r.root) for r in reversed(group)])
             merged_fps = set(itertools.chain.from_iterable(self._filter(r.filter).fps
                                                            for r in group))
-            sources = tuple(Source(r.root, r.entries,
-                                   tuple(Source(x.root, x.entries) for x in r.sources))
-                            for r in group)
             runs.append(self._write_run(merged, group[0].generation + 1, batch, merged_fps,
-                                        sources))
+                                        _sources_of(group)))
             for r in group:
                 self._kept.pop(r.root)
         base_filter = st.base_filter
@@ -784,11 +783,8 @@ class Layers:
         if st.base != EMPTY_ROOT and len(newest) * 4 <= count:
             # What was folded, for diffs against the stack before: the runs, and the
             # newest entries as a run of their own (a small build next to the fold's).
-            folded = (st.base, (
-                *(Source(r.root, r.entries, tuple(Source(x.root, x.entries) for x in r.sources))
-                  for r in runs),
-                Source(self.tree.build_blocks(newest, batch, self.run_leaf), len(newest)),
-            ))
+            newest_run = self.tree.build_blocks(newest, batch, self.run_leaf)
+            folded = (st.base, (*_sources_of(runs), Source(newest_run, len(newest))))
         return self._put_stack(
             Stack(new_base, count, (), self._put_filter(fps, batch), folded=folded), batch
         )
@@ -979,6 +975,12 @@ def _chunks(groups: Iterator[Any], size: int = _LOOKUP_CHUNK) -> Iterator[list[A
         if not chunk:
             return
         yield chunk
+
+
+def _sources_of(runs: Iterable[Run]) -> tuple[Source, ...]:
+    """Runs as the sources of what a merge or fold builds from them (two levels deep)."""
+    return tuple(Source(r.root, r.entries, tuple(Source(x.root, x.entries) for x in r.sources))
+                 for r in runs)
 
 
 def _pack_sources(sources: tuple[Source, ...]) -> list[Any]:

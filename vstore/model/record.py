@@ -85,7 +85,10 @@ def frame_record_bytes(frame: Frame) -> tuple[dict[str, Any], bytes]:
     Raises:
         The errors of :func:`frame_to_record` and :func:`encode_record`.
     """
-    record = single_record(frame, True) if type(frame) is SingleFrame else frame_to_record(frame)
+    if type(frame) is SingleFrame:
+        record = single_record(frame, shared=True)
+    else:
+        record = frame_to_record(frame)
     return record, encode_record(record)
 
 
