@@ -150,6 +150,43 @@ def test_diff_between_states_of_two_branches(
     assert list(lay.diff(rb, ra)) == [(k, n, o) for k, o, n in expected]
 
 
+@given(st.lists(st.tuples(st.integers(0, 2), st.booleans(), batch), max_size=14),
+       st.integers(2, 4), st.integers(1, 4))
+def test_writers_sharing_a_store_report_what_each_write_changed(
+    writes: list[tuple[int, bool, dict[bytes, bytes | None]]], fanout: int, fold_ratio: int,
+) -> None:
+    # Three Layers over one store stand for three processes, writing in turn to a stack
+    # and to a fork of it (made at the fork's first write). Each answers a write's
+    # lookups from the fingerprints of the runs it wrote itself only where it wrote
+    # every run of the stack: the old values a write reports must be the model's.
+    store = ObjectStore(open_backend(f"memory://layers-{uuid.uuid4().hex}"))
+    writers = [
+        Layers(ProllyTree(store, SMALL, spill_bytes=256), apply_max=0, fanout=fanout,
+               fold_ratio=fold_ratio, run_leaf=2)
+        for _ in range(3)
+    ]
+    roots: list[bytes | None] = [EMPTY_ROOT, None]
+    models: list[dict[bytes, bytes]] = [{}, {}]
+    for who, forked, edits in writes:
+        b = int(forked)
+        if roots[b] is None:
+            roots[b], models[b] = roots[0], dict(models[0])
+        root, model = roots[b], models[b]
+        assert root is not None
+        before = dict(model)
+        changes: list[tuple[bytes, bytes | None, bytes | None]] = []
+        roots[b] = writers[who].write(root, edits, changes=changes)
+        _apply(model, edits)
+        assert changes == [
+            (k, before.get(k), model.get(k))
+            for k in sorted(set(before) | set(model))
+            if before.get(k) != model.get(k)
+        ]
+        probe = [*edits, *list(before)[:5], b"\xff\xfe-absent"]
+        for lay in writers:
+            assert lay.get_many(roots[b], probe) == {k: model[k] for k in probe if k in model}
+
+
 def _counting_reads(repo: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the objects ``repo`` reads from its backend from now on."""
     backend, seen = repo.objects.backend, [0]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vstore.engine.backends.base import Backend
-from vstore.engine.codec import ObjectKind, hexid, pack_object, unpack_object
+from vstore.engine.codec import ObjectKind, hexid, pack_object, pack_objects, unpack_object
 from vstore.errors import CorruptObjectError, MissingObjectError
 
 __all__ = ["LRU", "ObjectStore", "WriteBatch", "WriteStats"]
@@ -198,6 +198,17 @@ class WriteBatch:
     def add(self, kind: ObjectKind, body: bytes) -> bytes:
         """Queue one object; return its id."""
         oid, stored = pack_object(kind, body)
+        self._queue(oid, stored)
+        return oid
+
+    def add_many(self, kind: ObjectKind, bodies: list[bytes]) -> list[bytes]:
+        """Queue objects of one kind (packed on two threads when large); return their ids."""
+        packed = pack_objects(kind, bodies)
+        for oid, stored in packed:
+            self._queue(oid, stored)
+        return [oid for oid, _ in packed]
+
+    def _queue(self, oid: bytes, stored: bytes) -> None:
         if oid not in self._pending:
             if not self._pending:
                 self._register()
@@ -205,7 +216,6 @@ class WriteBatch:
             self._size += len(stored)
             if self._size >= self.max_bytes:
                 self.flush()
-        return oid
 
     def flush(self) -> WriteStats:
         """Write what is queued; return what this call wrote."""

@@ -46,6 +46,9 @@ from vstore.errors import CorruptObjectError, InvalidArgumentError, ObjectTooLar
 
 __all__ = ["EMPTY_ROOT", "Node", "NodeCache", "ProllyTree", "Spill", "prefix_end", "sorted_edits"]
 
+#: Leaves of a fixed-size build packed together (about 1.6 MB of bodies for a run's).
+_LEAF_GROUP = 256
+
 class NodeCache:
     """Decoded nodes, bounded by weight: internal nodes and leaves in separate LRUs.
 
@@ -459,16 +462,24 @@ class ProllyTree:
         firsts: list[bytes] = []
         children: list[tuple[bytes, int]] = []
         take = itertools.islice
+        # Leaves are not cached (a run is read back from the entries its writer kept), so
+        # only their bodies are made here, and packed a group at a time on two threads.
+        bodies: list[bytes] = []
+        counts: list[int] = []
         while True:
             chunk = list(take(it, leaf_entries))
+            if chunk:
+                keys = list(map(_first, chunk))
+                vals = list(map(_second, chunk))
+                for lo, hi in _byte_slices(keys, vals, cap):
+                    bodies.append(node_body(0, keys[lo:hi], vals[lo:hi]))
+                    firsts.append(keys[lo])
+                    counts.append(hi - lo)
+            if len(bodies) >= _LEAF_GROUP or (bodies and not chunk):
+                children += zip(batch.add_many(ObjectKind.NODE, bodies), counts, strict=True)
+                bodies, counts = [], []
             if not chunk:
                 break
-            keys = list(map(_first, chunk))
-            vals = list(map(_second, chunk))
-            for lo, hi in _byte_slices(keys, vals, cap):
-                node = self._make(0, keys[lo:hi], vals[lo:hi], batch, cache=False)
-                firsts.append(keys[lo])
-                children.append((node.id, hi - lo))
         if not children:
             return self._make(0, [], [], batch).id
         level = 0
