@@ -46,7 +46,7 @@ from vstore.errors import CorruptObjectError, InvalidArgumentError, ObjectTooLar
 
 __all__ = ["EMPTY_ROOT", "Node", "NodeCache", "ProllyTree", "Spill", "prefix_end", "sorted_edits"]
 
-#: Leaves of a fixed-size build packed together (about 1.6 MB of bodies for a run's).
+#: Leaves of a fixed-size build packed together (~2.7 MB of bodies for 16-record leaves).
 _LEAF_GROUP = 256
 
 class NodeCache:
