@@ -49,6 +49,7 @@ __all__ = ["EMPTY_ROOT", "Node", "NodeCache", "ProllyTree", "Spill", "prefix_end
 #: Leaves of a fixed-size build packed together (~2.7 MB of bodies for 16-record leaves).
 _LEAF_GROUP = 256
 
+
 class NodeCache:
     """Decoded nodes, bounded by weight: internal nodes and leaves in separate LRUs.
 
