@@ -187,6 +187,27 @@ def test_writers_sharing_a_store_report_what_each_write_changed(
             assert lay.get_many(roots[b], probe) == {k: model[k] for k in probe if k in model}
 
 
+def test_the_fingerprints_of_written_runs_stay_within_the_filter_cache() -> None:
+    # 100 fingerprints weigh ~7 KB: with a 20 KB filter cache the table of the runs this
+    # object wrote is dropped at the third run, and lookups go back to each run's filter.
+    store = ObjectStore(open_backend(f"memory://layers-{uuid.uuid4().hex}"))
+    lay = Layers(ProllyTree(store, SMALL, spill_bytes=256), cache_bytes=20_000, apply_max=0,
+                 fanout=64, fold_ratio=64, run_leaf=2)
+    root = lay.write(EMPTY_ROOT, {b"base%03d" % i: b"b" for i in range(10)})
+    model = {b"base%03d" % i: b"b" for i in range(10)}
+    sizes = []
+    for n in range(5):
+        edits = {b"k%d-%03d" % (n, i): b"v%d" % n for i in range(100)}
+        edits[b"base%03d" % n] = b"new"
+        changes: list[tuple[bytes, bytes | None, bytes | None]] = []
+        root = lay.write(root, edits, changes=changes)
+        assert changes == [(k, model.get(k), v) for k, v in sorted(edits.items())]
+        model.update(edits)
+        sizes.append(None if lay._written is None else len(lay._written[1]))
+    assert sizes[:2] == [101, 202] and sizes[2:] == [None, None, None]
+    assert lay.get_many(root, list(model)) == model
+
+
 def _counting_reads(repo: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the objects ``repo`` reads from its backend from now on."""
     backend, seen = repo.objects.backend, [0]

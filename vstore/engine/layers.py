@@ -254,7 +254,8 @@ class Layers:
         self._kept = LRU(kept_bytes)
         # The fingerprints of every run this object stacked on one base since it folded
         # it: ``(base, fingerprints, run filters covered)``. A write's lookup asks it once
-        # instead of asking each run's filter (see ``_maybe_in_runs``).
+        # instead of asking each run's filter (see ``_maybe_in_runs``). Dropped when it
+        # would outweigh the filter cache.
         self._written: tuple[bytes, dict[int, None], dict[bytes, None]] | None = None
         self._written_lock = threading.Lock()
 
@@ -417,8 +418,12 @@ class Layers:
                 return
             members.update(dict.fromkeys(fps))
             covered.update(dict.fromkeys(r.filter for r in runs))
-            if len(members) > 2 * sum(r.entries for r in runs) + _WRITTEN_SLACK:
-                # Mostly runs of other stacks over this base (forks): stop until a fold.
+            if (
+                len(members) > 2 * sum(r.entries for r in runs) + _WRITTEN_SLACK
+                or _filter_weight_of(len(members)) > self._filters.capacity
+            ):
+                # Mostly runs of other stacks over this base (forks), or more than the
+                # filter cache may hold: stop until a fold (each run's filter answers).
                 self._written = None
 
     def items(
@@ -878,8 +883,12 @@ def _merged_fingerprints(parts: Iterable[Sequence[int]]) -> dict[int, None]:
 
 
 def _filter_weight(f: KeyFilter) -> int:
+    return _filter_weight_of(len(f))
+
+
+def _filter_weight_of(fingerprints: int) -> int:
     # The sorted array, and the set built on the first batch lookup (~64 bytes a key).
-    return 72 * len(f) + 100
+    return 72 * fingerprints + 100
 
 
 def _overlay(
