@@ -188,7 +188,7 @@ def pack_objects(kind: ObjectKind, bodies: list[bytes]) -> list[tuple[bytes, byt
         ObjectTooLargeError: a body is over :data:`MAX_OBJECT_SIZE`.
     """
     if len(bodies) < _PAR_MIN_OBJECTS or sum(map(len, bodies)) < _PAR_MIN_BYTES:
-        return [pack_object(kind, b) for b in bodies]
+        return _pack_list(kind, bodies)
     half = len(bodies) // 2
     theirs = _packer().submit(_pack_list, kind, bodies[:half])
     mine = _pack_list(kind, bodies[half:])

@@ -827,8 +827,7 @@ class Layers:
             parts: list[Sequence[int]] = [self._filter(st.base_filter).fps]
             parts += [self._filter(r.filter).fps for r in runs]
             parts.append(sorted(newest_fps))
-            merged = _merged_fingerprints(parts)
-            fps = merged
+            fps = merged = _merged_fingerprints(parts)
             if len(merged) * 8 > count * 9:
                 fps = self._scan_fingerprints(new_base)
         folded = None
