@@ -306,6 +306,12 @@ def test_bulk_context_keeps_stats_exact_through_overwrites_and_deletes(
                       "bus": sum(1 for i in kept if not i % 3)}
     assert frames == {"annotated": 29, "unannotated": 1}
     assert v.status == "committed" and len(v) == 30
+    with v.get_bulk_context() as bc:  # a frame written again unchanged, and a delete
+        bc.add_frame(boxed(0, "truck"))
+        bc.delete_frame(boxed(2))
+    labels = {r["name"]: r["count"] for r in v.get_stats()["labels"]}
+    frames = {r["name"]: r["count"] for r in v.get_stats()["frames"]}
+    assert labels["truck"] == 14 and frames == {"annotated": 28, "unannotated": 1}
 
 
 def test_bulk_update_is_an_add_unless_allow_update(store: vstore.Store) -> None:

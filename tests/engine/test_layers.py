@@ -18,7 +18,14 @@ from hypothesis import strategies as st
 
 from vstore.engine import CONFLICT, EMPTY_ROOT, ObjectStore, ProllyTree, TreeParams, open_backend
 from vstore.engine.codec import ObjectKind, encode
-from vstore.engine.layers import KeyFilter, Layers, Stack
+from vstore.engine.layers import (
+    KeyFilter,
+    Layers,
+    Stack,
+    _merged_fingerprints,
+    fingerprint,
+    fingerprints,
+)
 from vstore.engine.repository import open_repository
 from vstore.errors import CorruptObjectError, MergeConflictError
 
@@ -450,6 +457,32 @@ def test_block_built_leaves_stay_under_the_byte_cap() -> None:
     leaves = list(tree.leaves(root))
     assert sum(len(leaf.keys) for leaf in leaves) == 64
     assert all(sum(len(v) for v in leaf.vals) < SMALL.max_bytes for leaf in leaves)
+
+
+def test_block_built_leaves_split_only_where_a_group_needs_it() -> None:
+    """Leaves are made a group at a time; one large value in a later group is split off
+    on its own while the small entries around it keep their fixed-size leaves."""
+    tree = _layers().tree
+    b = tree.store.batch()
+    items = [(b"k%05d" % i, b"x" * (2000 if i == 2000 else 8)) for i in range(2500)]
+    root = tree.build_blocks(items, b, 4)  # groups of 4 x 256 entries: the third one splits
+    b.flush()
+    leaves = list(tree.leaves(root))
+    assert [kv for leaf in leaves for kv in zip(leaf.keys, leaf.vals, strict=True)] == items
+    assert all(sum(map(len, leaf.keys)) + sum(map(len, leaf.vals)) < SMALL.max_bytes
+               for leaf in leaves)
+    assert sum(len(leaf.keys) != 4 for leaf in leaves) == 2  # its leaf is cut in two
+
+
+@given(st.lists(keys, max_size=60))
+def test_fingerprints_of_many_keys_equal_one_at_a_time(ks: list[bytes]) -> None:
+    assert fingerprints(ks) == [fingerprint(k) for k in ks]
+
+
+@given(st.lists(st.lists(st.integers(0, 2**64 - 1), max_size=30), max_size=6))
+def test_merged_fingerprints_are_the_sorted_distinct_ones(parts: list[list[int]]) -> None:
+    parts = [sorted(p) for p in parts]
+    assert _merged_fingerprints(parts) == sorted({fp for p in parts for fp in p})
 
 
 @given(

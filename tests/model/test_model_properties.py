@@ -137,6 +137,7 @@ def test_record_bytes_record_is_identity(frame: SingleFrame | FrameGroup) -> Non
 def test_bulk_encoding_matches_the_record_path(frame: SingleFrame | FrameGroup) -> None:
     """What a bulk write stores is byte for byte what add_frames stores, and the
     frame is left as it was."""
+    from vstore.datasets.bulk import raw_op
     from vstore.datasets.stats import packed_contribution
 
     before = frame_to_record(frame)
@@ -144,6 +145,8 @@ def test_bulk_encoding_matches_the_record_path(frame: SingleFrame | FrameGroup) 
     assert data == encode_record(before)
     assert record["id"] == before["id"]
     assert packed_contribution(record) == packed_contribution(before)  # the stats it adds
+    # What BulkContext.add_frame queues: the same bytes and the same stats contribution.
+    assert raw_op(frame) == (before["id"], ("raw", (data, packed_contribution(before))))
     assert frame_to_record(frame) == before
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from vstore.datasets.stats import Contribution, packed_contribution
+from vstore.datasets.stats import UNKNOWN_TYPE, Contribution, pack_parts, packed_contribution
 from vstore.errors import InvalidArgumentError, NotFoundError
 from vstore.model import (
     FrameGroup,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BulkContext", "Op", "deep_merge", "drop_fields", "frame_id_of", "merge_keys", "queue_op",
+    "raw_op",
 ]
 
 log = logging.getLogger("vstore.datasets")
@@ -73,6 +74,24 @@ def queue_op(ops: dict[bytes, Op], key: bytes, op: Op) -> None:
         ops[key] = ("set", record)
     else:
         ops[key] = ("merge", [*prev[1], *op[1]])
+
+
+def raw_op(frame: SingleFrame | FrameGroup) -> tuple[str, Op]:
+    """A frame's id and its ``"raw"`` op: its canonical record bytes and its packed stats
+    contribution, what ``encode_record`` and ``packed_contribution`` give for its record.
+
+    Raises:
+        The errors of :func:`frame_to_record` and :func:`encode_record`.
+    """
+    record, data = frame_record_bytes(frame)
+    if type(frame) is SingleFrame:
+        # The usual bulk add: the contribution is read off the record just built.
+        rois = record["rois"]
+        packed = pack_parts([name for roi in rois for name in roi["label"]], bool(rois),
+                            [frame._content_type or UNKNOWN_TYPE])
+    else:
+        packed = packed_contribution(record)
+    return record["id"], ("raw", (data, packed))
 
 
 def frame_id_of(frame: object) -> str:
@@ -218,14 +237,13 @@ class BulkContext:
         op: Op
         if self._upload:
             record = frame_to_record(frame)
-            op = ("set", record)  # uploads rewrite the record's URIs first
+            frame_id, op = record["id"], ("set", record)  # uploads rewrite its URIs first
         else:
-            record, data = frame_record_bytes(frame)
-            op = ("raw", (data, packed_contribution(record)))
-        key = frame_key(record["id"])
+            frame_id, op = raw_op(frame)
+        key = frame_key(frame_id)
         if warn_on_duplicate_frames and key in self._ops:
             warnings.warn(
-                f"frame {record['id']} was already added in this bulk context", stacklevel=2
+                f"frame {frame_id} was already added in this bulk context", stacklevel=2
             )
         self._queue(key, op)
 

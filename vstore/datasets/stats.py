@@ -16,7 +16,7 @@ import msgspec
 
 __all__ = [
     "Contribution", "apply_changes", "apply_sides", "contribution", "empty_stats",
-    "packed_contribution", "stats_lists",
+    "pack_parts", "packed_contribution", "stats_lists",
 ]
 
 UNKNOWN_TYPE = "unknown"
@@ -61,7 +61,12 @@ def packed_contribution(record: dict[str, Any]) -> bytes:
     of them trigger full collections), and frames that contribute the same pack to equal
     bytes, which :func:`apply_changes` applies once with their count.
     """
-    labels, annotated, types = _parts(record)
+    return pack_parts(*_parts(record))
+
+
+def pack_parts(labels: list[str], annotated: bool, types: list[str]) -> bytes:
+    """:func:`packed_contribution` of a frame with these ROI labels (sorted in place), ROIs
+    or none, and source content types (:data:`UNKNOWN_TYPE` for a source without one)."""
     labels.sort()
     return _pack((labels, annotated, types))
 

@@ -330,7 +330,10 @@ class DatasetVersion(Catalog, PicselliaVersion):
                 # Keep the live stats current from what this write changed: no re-read.
                 removed = [decode_record(old, validate=False)
                            for _key, old, _new in changes if old is not None]
-                added = [records[key] for key, _old, new in changes if new is not None]
+                if len(changes) == len(edits) == len(records):
+                    added = list(records.values())  # every edit set a new value
+                else:
+                    added = [records[key] for key, _old, new in changes if new is not None]
                 updates["stats"] = apply_sides(state.meta["stats"], removed, added)
                 updates["stats_tree"] = root
             return root, updates

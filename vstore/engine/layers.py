@@ -96,9 +96,13 @@ def fingerprint(key: bytes) -> int:
 
 
 def fingerprints(keys: Iterable[bytes]) -> list[int]:
-    """:func:`fingerprint` of each key (one loop, no call per key)."""
-    b2, to_int = hashlib.blake2b, int.from_bytes
-    return [to_int(b2(k, digest_size=8).digest(), "little") for k in keys]
+    """:func:`fingerprint` of each key (one loop, no call per key: the digests are read as
+    integers all at once)."""
+    b2 = hashlib.blake2b
+    fps = array("Q", b"".join([b2(k, digest_size=8).digest() for k in keys]))
+    if sys.byteorder == "big":
+        fps.byteswap()  # fingerprints are little-endian, as fingerprint() reads them
+    return fps.tolist()
 
 
 class KeyFilter:
@@ -349,24 +353,37 @@ class Layers:
         keys: Iterable[bytes],
         *,
         resolve: bool,
-        fps: dict[bytes, int] | None = None,
+        key_fps: Sequence[int] | None = None,
     ) -> dict[bytes, Any]:
-        """Stored values of the ``keys`` present; ``fps`` are their fingerprints if known."""
-        wanted = set(keys)
+        """Stored values of the ``keys`` present; ``key_fps`` are the fingerprints of
+        ``keys`` (then a sequence), in order, if known."""
         if not st.runs and st.base_filter is None:
-            return self.tree.get_many(st.base, wanted, resolve=resolve)
-        if fps is None:
-            fps = {k: fingerprint(k) for k in wanted}
-        asked = set(fps.values())
+            return self.tree.get_many(st.base, set(keys), resolve=resolve)
+        if key_fps is None:
+            keys = list(set(keys))
+            key_fps = fingerprints(keys)
+        assert isinstance(keys, Sequence)
+        asked = set(key_fps)
         in_runs = self._maybe_in_runs(st, asked)
+        # Made once a filter may hold a key: a bulk add of new keys never needs them.
+        fps: dict[bytes, int] = {}
+        wanted: set[bytes] = set()
+
+        def candidates(hits: set[int]) -> list[bytes]:
+            nonlocal fps, wanted
+            if not fps:
+                fps = dict(zip(keys, key_fps, strict=True))
+                wanted = set(fps)
+            return [k for k in wanted if fps[k] in hits]
+
         out: dict[bytes, Any] = {}
         for run in reversed(st.runs):
-            if not wanted or not in_runs:
+            if not in_runs or (fps and not wanted):
                 break
             hits = self._filter(run.filter).common(in_runs)
             if not hits:
                 continue
-            maybe = [k for k in wanted if fps[k] in hits]
+            maybe = candidates(hits)
             if not maybe:
                 continue
             # ``asked`` keeps the fingerprints of keys found since: extra hits cost a
@@ -375,11 +392,15 @@ class Layers:
                 wanted.discard(k)
                 if not _is_tombstone(v):
                     out[k] = v
-        if wanted and st.base_filter is not None:
+        if st.base_filter is None:
+            base = wanted if fps else set(keys)
+        elif fps and not wanted:
+            base = set()
+        else:
             hits = self._filter(st.base_filter).common(asked)
-            wanted = {k for k in wanted if fps[k] in hits} if hits else set()
-        if wanted:
-            out.update(self.tree.get_many(st.base, wanted, resolve=False))
+            base = set(candidates(hits)) if hits else set()
+        if base:
+            out.update(self.tree.get_many(st.base, base, resolve=False))
         if resolve:
             res = self.tree._resolve
             return {k: v if type(v) is bytes else res(v) for k, v in out.items()}
@@ -683,8 +704,7 @@ class Layers:
         keys = list(map(_first, seq))
         in_place = st.id is None and len(seq) <= self.apply_max
         key_fps = None if in_place else fingerprints(keys)
-        fps = None if key_fps is None else dict(zip(keys, key_fps, strict=True))
-        old = self._lookup(st, keys, resolve=True, fps=fps)
+        old = self._lookup(st, keys, resolve=True, key_fps=key_fps)
         if old:
             real = [(k, v) for k, v in seq if old.get(k) != v]
         elif None in map(_second, seq):
@@ -701,14 +721,16 @@ class Layers:
         if st.id is None and len(real) <= self.apply_max:
             new = self.tree.apply(st.base, real, b)
         else:
-            if fps is None:
+            if key_fps is None:
                 keys = list(map(_first, real))
-                key_fps = fingerprints(keys)
+                run_fps = key_fps = fingerprints(keys)
+            elif real is seq:
+                run_fps = key_fps
+            else:
                 fps = dict(zip(keys, key_fps, strict=True))
-            run_fps = key_fps if real is seq else [fps[k] for k, _ in real]
+                run_fps = [fps[k] for k, _ in real]
             # With no old values, ``real`` holds only upserts of new keys.
             delta = sum((v is not None) - (k in old) for k, v in real) if old else len(real)
-            assert run_fps is not None
             new = self._add_run(st, st.count + delta, self._stored(real, b), run_fps, b)
         if own:
             b.flush()
@@ -875,10 +897,14 @@ def _unshared_runs(
     return [(r.root, None) for r in a_runs[p:]], [(r.root, None) for r in b_runs[p:]]
 
 
-def _merged_fingerprints(parts: Iterable[Sequence[int]]) -> dict[int, None]:
+def _merged_fingerprints(parts: Iterable[Sequence[int]]) -> list[int]:
     """The distinct fingerprints of sorted sequences, in order: one C sort merges them
-    (it finds the sorted runs), about twice as fast as a set and a sort."""
-    return dict.fromkeys(sorted(itertools.chain.from_iterable(parts)))
+    (it finds the sorted runs), about twice as fast as a set and a sort; a fingerprint
+    that differs from the one before it is kept (compared in C, no hash table)."""
+    merged = sorted(itertools.chain.from_iterable(parts))
+    if len(merged) < 2:
+        return merged
+    return [merged[0], *itertools.compress(merged[1:], map(operator.ne, merged, merged[1:]))]
 
 
 def _filter_weight(f: KeyFilter) -> int:

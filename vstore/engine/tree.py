@@ -21,7 +21,7 @@ import itertools
 import operator
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import msgpack
@@ -468,19 +468,23 @@ class ProllyTree:
         bodies: list[bytes] = []
         counts: list[int] = []
         while True:
-            chunk = list(take(it, leaf_entries))
-            if chunk:
-                keys = list(map(_first, chunk))
-                vals = list(map(_second, chunk))
-                for lo, hi in _byte_slices(keys, vals, cap):
+            group = list(take(it, leaf_entries * _LEAF_GROUP))
+            if not group:
+                break
+            group_keys = list(map(_first, group))
+            group_vals = list(map(_second, group))
+            # When no leaf of these entries can reach the cap, none is measured.
+            small = set(map(type, group_vals)) == {bytes} and leaf_entries * (
+                max(map(len, group_keys)) + max(map(len, group_vals))) < cap
+            for start in range(0, len(group), leaf_entries):
+                keys = group_keys[start:start + leaf_entries]
+                vals = group_vals[start:start + leaf_entries]
+                for lo, hi in [(0, len(keys))] if small else _byte_slices(keys, vals, cap):
                     bodies.append(node_body(0, keys[lo:hi], vals[lo:hi]))
                     firsts.append(keys[lo])
                     counts.append(hi - lo)
-            if len(bodies) >= _LEAF_GROUP or (bodies and not chunk):
-                children += zip(batch.add_many(ObjectKind.NODE, bodies), counts, strict=True)
-                bodies, counts = [], []
-            if not chunk:
-                break
+            children += zip(batch.add_many(ObjectKind.NODE, bodies), counts, strict=True)
+            bodies, counts = [], []
         if not children:
             return self._make(0, [], [], batch).id
         level = 0
@@ -580,11 +584,18 @@ def _check_entry(key: Any, value: Any) -> None:
 def sorted_edits(
     edits: Mapping[bytes, bytes | None] | Iterable[tuple[bytes, bytes | None]],
 ) -> list[tuple[bytes, bytes | None]]:
+    keys: Collection[bytes]
+    values: Iterable[bytes | None]
     unique = isinstance(edits, Mapping)  # a mapping cannot hold a key twice
-    pairs = list(edits.items()) if isinstance(edits, Mapping) else list(edits)
-    keys = [kv[0] for kv in pairs]
+    if isinstance(edits, Mapping):
+        pairs = list(edits.items())
+        keys, values = edits.keys(), edits.values()
+    else:
+        pairs = list(edits)
+        keys = [kv[0] for kv in pairs]
+        values = [kv[1] for kv in pairs]
     types = set(map(type, keys))
-    types.update(map(type, [kv[1] for kv in pairs]))
+    types.update(map(type, values))
     types.discard(type(None))
     # Whole-column checks run in C; the per-entry check only finds and names a culprit.
     if types - {bytes} or (keys and max(map(len, keys)) > MAX_KEY_SIZE):

@@ -49,6 +49,7 @@ __all__ = [
     "flatten_points",
     "polygon_rings",
     "roi_from_annotation",
+    "rois_from_annotations",
 ]
 
 # kind -> (coordinates per point, exact count or None, minimum count)
@@ -435,41 +436,65 @@ def checked_annotation(
 def roi_from_annotation(
     ann: Annotation, sources: list[str], shared: bool = False
 ) -> dict[str, Any]:
-    """Return the wire ROI of an annotation.
-
-    Args:
-        ann: the annotation.
-        sources: the source ids the ROI belongs to (kept as given).
-        shared: the ROI may hold the annotation's own labels list and points tuple
-            instead of copies (for a record encoded at once, see ``frame_record_bytes``).
-
-    Returns:
-        ``{label, sources, [poly], [confidence], [id], [meta], [mask]}``.
+    """Return the wire ROI of an annotation (see :func:`rois_from_annotations`).
 
     Raises:
         InvalidArgumentError: labels or metadata were changed to invalid values.
     """
-    labels = ann._labels
-    for x in labels:
-        if type(x) is not str:
-            labels = check_labels(labels)
-            break
-    roi: dict[str, Any] = {"label": labels if shared else list(labels), "sources": sources}
-    poly = ann._poly
-    if poly is not None:
-        roi["poly"] = poly if shared else list(poly)
-    if ann._confidence is not None:
-        roi["confidence"] = ann._confidence
-    meta = check_roi_meta(ann._metadata) if ann._metadata else {}
-    if ann._kind is not None:
-        meta["_type"] = ann._kind
-    if ann._id is not None:
-        roi["id"] = meta["_id"] = ann._id
-    if meta:
-        roi["meta"] = meta
-    if ann._mask is not None:
-        roi["mask"] = {"id": ann._mask["id"], "value": list(ann._mask["value"])}
-    return roi
+    return rois_from_annotations((ann,), sources, shared)[0]
+
+
+def rois_from_annotations(
+    anns: Sequence[Annotation], sources: list[str], shared: bool = False
+) -> list[dict[str, Any]]:
+    """Return the wire ROIs of annotations, in order.
+
+    Args:
+        anns: the annotations.
+        sources: the source ids each ROI belongs to (each ROI gets its own copy unless
+            ``shared``).
+        shared: the ROIs may share ``sources`` and hold each annotation's own labels list
+            and points tuple instead of copies (for a record encoded at once, see
+            ``frame_record_bytes``).
+
+    Returns:
+        ``[{label, sources, [poly], [confidence], [id], [meta], [mask]}, ...]``.
+
+    Raises:
+        InvalidArgumentError: an item is not an Annotation, or holds labels or metadata
+            changed to invalid values.
+    """
+    out = []
+    for i, ann in enumerate(anns):  # one loop, no call per ROI: bulk writes run it per frame
+        if type(ann) is not Annotation and not isinstance(ann, Annotation):
+            raise InvalidArgumentError(f"annotations[{i}] is a {type(ann).__name__}")
+        labels = ann._labels
+        for x in labels:
+            if type(x) is not str:
+                labels = check_labels(labels)
+                break
+        roi: dict[str, Any]
+        if shared:
+            roi = {"label": labels, "sources": sources}
+            if ann._poly is not None:
+                roi["poly"] = ann._poly
+        else:
+            roi = {"label": list(labels), "sources": list(sources)}
+            if ann._poly is not None:
+                roi["poly"] = list(ann._poly)
+        if ann._confidence is not None:
+            roi["confidence"] = ann._confidence
+        meta = check_roi_meta(ann._metadata) if ann._metadata else {}
+        if ann._kind is not None:
+            meta["_type"] = ann._kind
+        if ann._id is not None:
+            roi["id"] = meta["_id"] = ann._id
+        if meta:
+            roi["meta"] = meta
+        if ann._mask is not None:
+            roi["mask"] = {"id": ann._mask["id"], "value": list(ann._mask["value"])}
+        out.append(roi)
+    return out
 
 
 def annotation_from_roi(

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vstore.errors import InvalidArgumentError, UsageError, VStoreError
-from vstore.model.annotation import Annotation, annotations_from_rois, roi_from_annotation
+from vstore.model.annotation import Annotation, annotations_from_rois, rois_from_annotations
 from vstore.model.identity import check_frame_id, derive_frame_id, normalize_uri
 from vstore.model.shapes import Coordinates, build_annotations
 from vstore.model.validation import check_int, check_meta, check_str
@@ -461,12 +461,7 @@ def roi_entries(
         InvalidArgumentError: an item of ``frame.annotations`` is not an Annotation,
             or holds invalid labels or metadata.
     """
-    out = []
-    for i, ann in enumerate(frame._annotations):
-        if type(ann) is not Annotation and not isinstance(ann, Annotation):
-            raise InvalidArgumentError(f"annotations[{i}] is a {type(ann).__name__}")
-        out.append(roi_from_annotation(ann, sources if shared else list(sources), shared))
-    return out
+    return rois_from_annotations(frame._annotations, sources, shared)
 
 
 def frame_from_source(
