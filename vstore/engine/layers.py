@@ -365,20 +365,21 @@ class Layers:
         assert isinstance(keys, Sequence)
         asked = set(key_fps)
         in_runs = self._maybe_in_runs(st, asked)
-        # Made once a filter may hold a key: a bulk add of new keys never needs them.
-        fps: dict[bytes, int] = {}
+        # Key -> fingerprint, and the keys not found yet: made once a filter may hold one
+        # of the keys (a bulk add of new keys never needs them). Until then, every key.
+        fps: dict[bytes, int] | None = None
         wanted: set[bytes] = set()
 
         def candidates(hits: set[int]) -> list[bytes]:
-            nonlocal fps, wanted
-            if not fps:
+            nonlocal fps
+            if fps is None:
                 fps = dict(zip(keys, key_fps, strict=True))
-                wanted = set(fps)
+                wanted.update(fps)
             return [k for k in wanted if fps[k] in hits]
 
         out: dict[bytes, Any] = {}
         for run in reversed(st.runs):
-            if not in_runs or (fps and not wanted):
+            if not in_runs or (fps is not None and not wanted):
                 break
             hits = self._filter(run.filter).common(in_runs)
             if not hits:
@@ -393,8 +394,8 @@ class Layers:
                 if not _is_tombstone(v):
                     out[k] = v
         if st.base_filter is None:
-            base = wanted if fps else set(keys)
-        elif fps and not wanted:
+            base = set(keys) if fps is None else wanted
+        elif fps is not None and not wanted:
             base = set()
         else:
             hits = self._filter(st.base_filter).common(asked)

@@ -465,12 +465,12 @@ class ProllyTree:
         take = itertools.islice
         # Leaves are not cached (a run is read back from the entries its writer kept), so
         # only their bodies are made here, and packed a group at a time on two threads.
-        bodies: list[bytes] = []
-        counts: list[int] = []
         while True:
             group = list(take(it, leaf_entries * _LEAF_GROUP))
             if not group:
                 break
+            bodies: list[bytes] = []
+            counts: list[int] = []
             group_keys = list(map(_first, group))
             group_vals = list(map(_second, group))
             # When no leaf of these entries can reach the cap, none is measured.
@@ -484,7 +484,6 @@ class ProllyTree:
                     firsts.append(keys[lo])
                     counts.append(hi - lo)
             children += zip(batch.add_many(ObjectKind.NODE, bodies), counts, strict=True)
-            bodies, counts = [], []
         if not children:
             return self._make(0, [], [], batch).id
         level = 0
@@ -586,11 +585,12 @@ def sorted_edits(
 ) -> list[tuple[bytes, bytes | None]]:
     keys: Collection[bytes]
     values: Iterable[bytes | None]
-    unique = isinstance(edits, Mapping)  # a mapping cannot hold a key twice
     if isinstance(edits, Mapping):
+        unique = True  # a mapping cannot hold a key twice
         pairs = list(edits.items())
         keys, values = edits.keys(), edits.values()
     else:
+        unique = False
         pairs = list(edits)
         keys = [kv[0] for kv in pairs]
         values = [kv[1] for kv in pairs]
