@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +26,26 @@ class TestLmdbBackend(BackendContract):
         b = open_backend(str(tmp_path / "store"))
         yield b
         b.close()
+
+
+class TestLmdbBackendSharedReads(BackendContract):
+    """The contract again, with every read of two objects or more taken as cold: its gets
+    after the first are shared among threads, each in its own read transaction."""
+
+    @pytest.fixture
+    def backend(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+        _all_reads_cold(monkeypatch)
+        b = open_backend(str(tmp_path / "store"))
+        yield b
+        b.close()
+
+
+def _all_reads_cold(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vstore.engine.backends import lmdb as lmdb_backend
+
+    monkeypatch.setattr(lmdb_backend, "_COLD_MIN", 2)
+    monkeypatch.setattr(lmdb_backend, "_COLD_PROBE", 1)
+    monkeypatch.setattr(lmdb_backend, "_COLD_NS", -1)
 
 
 class TestLocalDirectoryBackend(BackendContract):
@@ -331,3 +354,38 @@ def test_gc_deletes_temporary_files_of_killed_writers(tmp_path: Path) -> None:
     assert report.temporary_files == 1 and not old.exists() and young.exists()
     assert repo.objects.get(oid, ObjectKind.BLOB) == b"kept" and repo.verify().ok
     repo.close()
+
+
+def _shared_read_child(backend: Backend, ids: list[bytes], conn: Any) -> None:
+    got = backend.get_objects(ids)
+    conn.send(sorted(got.items()))
+    conn.close()
+
+
+def test_lmdb_cold_reads_shared_among_threads_return_what_one_thread_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = open_backend(str(tmp_path / "s"))
+    items = dict(_blob(os.urandom(50) * (1 + i % 40)) for i in range(600))
+    b.put_objects(items)
+    absent = [bytes([i]) * 32 for i in range(5)]
+    asked = [*list(items)[::2], *absent, *list(items)[1::2]]
+    warm = b.get_objects(asked)
+    assert warm == items
+
+    _all_reads_cold(monkeypatch)
+    before = threading.active_count()
+    assert b.get_objects(asked) == items
+    assert b.get_objects(asked[:3]) == {k: items[k] for k in asked[:3] if k in items}
+    assert threading.active_count() > before  # the read was shared
+
+    # A forked child reads on threads of its own (the parent's are not in it).
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_shared_read_child, args=(b, asked, send))
+    proc.start()
+    assert dict(recv.recv()) == items
+    proc.join(30)
+    assert proc.exitcode == 0
+    b.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("vstore-lmdb-read")]

@@ -95,6 +95,19 @@ def test_every_single_byte_flip_is_detected() -> None:
         assert err.value.object_id == oid.hex()
 
 
+def test_an_unknown_kind_byte_is_named_even_when_the_checksum_matches() -> None:
+    body = codec.encode(["x" * 50])
+    oid, stored = codec.pack_object(ObjectKind.DOC, body)
+    for bad in (0, 6, 99, 255):
+        fields = stored[3:4] + bytes((bad,)) + stored[5:6]
+        forged = stored[:4] + bytes((bad,)) + stored[5:6] + codec._crc(
+            fields, stored[codec.HEADER_SIZE:]
+        ) + stored[codec.HEADER_SIZE:]
+        with pytest.raises(CorruptObjectError, match=f"unknown object kind {bad}"):
+            codec.unpack_object(oid, forged)
+    assert codec.unpack_object(oid, stored) == (ObjectKind.DOC, body)
+
+
 def test_truncation_is_detected() -> None:
     oid, stored = codec.pack_object(ObjectKind.DOC, codec.encode(["x" * 500] * 20))
     for cut in (0, 3, 6, len(stored) // 2, len(stored) - 1):

@@ -365,6 +365,10 @@ class Layers:
         assert isinstance(keys, Sequence)
         asked = set(key_fps)
         in_runs = self._maybe_in_runs(st, asked)
+        # Distinct fingerprints (distinct keys, no collision): a key found in a run takes
+        # its fingerprint out of what the older filters are asked, so a key is probed
+        # only down to where it is found; otherwise every filter is asked every key.
+        distinct = len(asked) == len(keys)
         # Key -> fingerprint, and the keys not found yet: made once a filter may hold one
         # of the keys (a bulk add of new keys never needs them). Until then, every key.
         fps: dict[bytes, int] | None = None
@@ -387,10 +391,15 @@ class Layers:
             maybe = candidates(hits)
             if not maybe:
                 continue
-            # ``asked`` keeps the fingerprints of keys found since: extra hits cost a
-            # set probe, where rebuilding it after every run costs one per key.
-            for k, v in self.tree.get_many(run.root, maybe, resolve=False).items():
-                wanted.discard(k)
+            got = self.tree.get_many(run.root, maybe, resolve=False)
+            wanted.difference_update(got)
+            if distinct and got:
+                assert fps is not None
+                gone = [fps[k] for k in got]
+                asked.difference_update(gone)
+                if in_runs is not asked:
+                    in_runs.difference_update(gone)
+            for k, v in got.items():
                 if not _is_tombstone(v):
                     out[k] = v
         if st.base_filter is None:

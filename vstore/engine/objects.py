@@ -33,11 +33,14 @@ class LRU:
         self._lock = threading.Lock()
 
     def get(self, key: bytes) -> Any:
-        with self._lock:
-            hit = self._d.get(key)
-            if hit is not None:
-                self._d.move_to_end(key)
-            return hit
+        # One C call, atomic on its own: a miss (most lookups of a random read) takes
+        # no lock; a hit is marked as recent under the lock, unless evicted meanwhile.
+        hit = self._d.get(key)
+        if hit is not None:
+            with self._lock:
+                if key in self._d:
+                    self._d.move_to_end(key)
+        return hit
 
     def put(self, key: bytes, value: Any, weight: int = 1) -> None:
         if weight > self.capacity:
@@ -124,7 +127,11 @@ class ObjectStore:
         """
         # Objects still queued in an open batch are read from it, not asked of the store
         # (on a remote store that would be a request each, answered "absent").
-        queued = {oid: q for oid in ids if (q := self._unflushed(oid)) is not None}
+        queued = (
+            {oid: q for oid in ids if (q := self._unflushed(oid)) is not None}
+            if self._open
+            else {}
+        )
         found = self.backend.get_objects([o for o in ids if o not in queued]) if len(
             queued) < len(ids) else {}
         out = {}
