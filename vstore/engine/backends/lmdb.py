@@ -19,7 +19,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 import lmdb
@@ -381,8 +381,9 @@ def _get_shared(out: dict[bytes, bytes], txn: Any, env: _Env, ids: Sequence[byte
     try:
         _get_into(out, txn, env.objects, shares[0])
     finally:
-        for f in pending:
-            out.update(f.result())
+        wait(pending)  # every thread's transaction ends before the caller lets go of the lock
+    for f in pending:
+        out.update(f.result())
 
 
 def _stamp(t: float) -> int:
