@@ -46,6 +46,7 @@ def _all_reads_cold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lmdb_backend, "_COLD_MIN", 2)
     monkeypatch.setattr(lmdb_backend, "_COLD_PROBE", 1)
     monkeypatch.setattr(lmdb_backend, "_COLD_NS", -1)
+    monkeypatch.setattr(lmdb_backend, "_COLD_FAULTS", 0)
 
 
 class TestLocalDirectoryBackend(BackendContract):

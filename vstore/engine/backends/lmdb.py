@@ -34,17 +34,35 @@ T = TypeVar("T")
 _INITIAL_MAP = 256 * 1024 * 1024
 _MAX_MAP = 1 << 44
 _TIME = struct.Struct(">d")
-# A read of many objects times its first few gets: when they waited on the disk (pages not
-# in memory, as in a fresh process or after the host paged them out), the rest of the read
-# is shared among threads, each in a read transaction of its own; py-lmdb lets go of the
-# GIL while a page is read in, so the threads wait on the disk at once. A read whose pages
-# are resident (~1-5 µs a get) stays on the calling thread, where threads would only cost.
-_COLD_MIN = 64
-_COLD_PROBE = 8
-_COLD_NS = 15_000  # mean time of a timed get above which the read is cold
-_COLD_THREADS = 4
 #: A write-log key: microseconds since the epoch, unique and increasing per store.
 _STAMP = struct.Struct(">Q")
+
+# A read of many objects watches its first few gets: when they waited on the disk (pages
+# not in memory, as in a fresh process or after the host paged them out), the rest of the
+# read is shared among threads, each in a read transaction of its own; py-lmdb lets go of
+# the GIL while a page is read in, so the threads wait on the disk at once. A read whose
+# pages are resident (~1-5 µs a get) stays on the calling thread, where threads would only
+# cost. Where the OS counts a thread's major page faults (Linux), two of them in the first
+# gets make a read cold; elsewhere, their mean time (which a busy thread holding the GIL
+# can also stretch).
+_COLD_MIN = 64
+_COLD_PROBE = 8
+_COLD_FAULTS = 2
+_COLD_NS = 15_000  # mean time of a get above which a read is cold, without fault counts
+_COLD_THREADS = 4
+
+try:
+    from resource import RUSAGE_THREAD, getrusage
+
+    getrusage(RUSAGE_THREAD)
+    _COUNTS_FAULTS = True
+except (ImportError, OSError, ValueError):
+    _COUNTS_FAULTS = False
+
+
+def _thread_major_faults() -> int | None:
+    """Major page faults of the calling thread so far; None where the OS does not say."""
+    return int(getrusage(RUSAGE_THREAD).ru_majflt) if _COUNTS_FAULTS else None
 
 
 class _RWLock:
@@ -242,10 +260,14 @@ class LmdbBackend(Backend):
             out: dict[bytes, bytes] = {}
             rest = ids
             if len(ids) >= _COLD_MIN:
-                t = time.perf_counter_ns()
+                faults, t = _thread_major_faults(), time.perf_counter_ns()
                 _get_into(out, txn, env.objects, ids[:_COLD_PROBE])
                 rest = ids[_COLD_PROBE:]
-                if time.perf_counter_ns() - t > _COLD_NS * _COLD_PROBE:
+                if (
+                    time.perf_counter_ns() - t > _COLD_NS * _COLD_PROBE
+                    if faults is None
+                    else (_thread_major_faults() or 0) - faults >= _COLD_FAULTS
+                ):
                     _get_shared(out, txn, env, rest)
                     return out
             _get_into(out, txn, env.objects, rest)
