@@ -60,9 +60,17 @@ except (ImportError, OSError, ValueError):
     _COUNTS_FAULTS = False
 
 
-def _thread_major_faults() -> int | None:
-    """Major page faults of the calling thread so far; None where the OS does not say."""
-    return int(getrusage(RUSAGE_THREAD).ru_majflt) if _COUNTS_FAULTS else None
+def _cold_mark() -> int:
+    """Where a read's first gets start: the calling thread's major page faults so far, or
+    the time where the OS does not count them."""
+    return int(getrusage(RUSAGE_THREAD).ru_majflt) if _COUNTS_FAULTS else time.perf_counter_ns()
+
+
+def _cold_since(mark: int) -> bool:
+    """Whether the first gets of a read, since ``mark``, waited on the disk."""
+    if _COUNTS_FAULTS:
+        return int(getrusage(RUSAGE_THREAD).ru_majflt) - mark >= _COLD_FAULTS
+    return time.perf_counter_ns() - mark > _COLD_NS * _COLD_PROBE
 
 
 class _RWLock:
@@ -260,14 +268,10 @@ class LmdbBackend(Backend):
             out: dict[bytes, bytes] = {}
             rest = ids
             if len(ids) >= _COLD_MIN:
-                faults, t = _thread_major_faults(), time.perf_counter_ns()
+                mark = _cold_mark()
                 _get_into(out, txn, env.objects, ids[:_COLD_PROBE])
                 rest = ids[_COLD_PROBE:]
-                if (
-                    time.perf_counter_ns() - t > _COLD_NS * _COLD_PROBE
-                    if faults is None
-                    else (_thread_major_faults() or 0) - faults >= _COLD_FAULTS
-                ):
+                if _cold_since(mark):
                     _get_shared(out, txn, env, rest)
                     return out
             _get_into(out, txn, env.objects, rest)
