@@ -112,7 +112,7 @@ class ProllyTree:
         if node is None:
             if oid == EMPTY_ROOT:
                 # The empty tree needs no stored object: every store "has" it.
-                return Node(EMPTY_ROOT, 0, [], [])
+                return Node(EMPTY_ROOT, 0, (), ())
             body = self.store.get(oid, ObjectKind.NODE)
             node = self._decode(oid, body)
             self._cache.put(oid, node, _weight(body, node))
@@ -223,9 +223,10 @@ class ProllyTree:
         body = node_body(level, keys, vals)
         oid = batch.add(ObjectKind.NODE, body)
         if level == 0:
-            node = Node(oid, 0, keys, vals)
+            node = Node(oid, 0, tuple(keys), tuple(vals))
         else:
-            node = Node(oid, level, keys, [v[0] for v in vals], [v[1] for v in vals])
+            ids = tuple([v[0] for v in vals])
+            node = Node(oid, level, tuple(keys), ids, tuple([v[1] for v in vals]))
         if sizes is not None and hashes is not None:
             # The chunker already knows them: the next apply need not hash these keys.
             node.set_columns(vals, sizes, hashes)
