@@ -23,6 +23,7 @@ from vstore.model import (
     record_to_frame,
     validate_record,
 )
+from vstore.model.record import frame_from_bytes
 
 # Example counts come from the active profile (tests/conftest.py: ci, or deep).
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -245,10 +246,14 @@ def test_frames_built_from_owned_records_equal_the_copying_build(
         assert a.sources == b.sources and a.metadata == b.metadata
 
 
+@pytest.mark.parametrize("read", [
+    lambda data: decode_record(data, validate=False),
+    frame_from_bytes,  # what versions read frames with
+], ids=["decode_record", "frame_from_bytes"])
 @SETTINGS
-@given(single_frames(), st.data())
+@given(frame=single_frames(), data=st.data())
 def test_trusted_decoding_of_damaged_bytes_raises_format_error(
-    frame: SingleFrame, data: st.DataObject
+    read: Any, frame: SingleFrame, data: st.DataObject
 ) -> None:
     encoded = encode_record(frame_to_record(frame))
     damaged = data.draw(st.sampled_from([
@@ -258,4 +263,59 @@ def test_trusted_decoding_of_damaged_bytes_raises_format_error(
         b"\xc1",  # never-used msgpack byte
     ]))
     with pytest.raises(FormatError):
-        decode_record(damaged, validate=False)
+        read(damaged)
+
+
+def _slots(frame: SingleFrame | FrameGroup) -> list[str]:
+    """A SingleFrame's every field, types included (1 and 1.0 print apart)."""
+    if not isinstance(frame, SingleFrame):
+        return [repr(frame_to_record(frame))]
+    out = [repr(getattr(frame, s)) for s in SingleFrame.__slots__ if s != "_annotations"]
+    return out + [repr((a._key(), a._sources)) for a in frame._annotations]
+
+
+def _both_reads(data: bytes) -> tuple[SingleFrame | FrameGroup, SingleFrame | FrameGroup]:
+    typed = frame_from_bytes(data)
+    plain = record_to_frame(decode_record(data, validate=False), validate=False, owned=True)
+    return typed, plain
+
+
+@SETTINGS
+@given(frames)
+def test_frames_read_through_typed_structs_equal_the_dict_build(
+    frame: SingleFrame | FrameGroup,
+) -> None:
+    """Versions read their frames through typed structs: every field comes back as the
+    dict decode and build gives it, for any frame (groups go the dict way)."""
+    typed, plain = _both_reads(encode_record(frame_to_record(frame)))
+    assert type(typed) is type(plain) is type(frame)
+    assert typed == plain == frame
+    assert _slots(typed) == _slots(plain)
+
+
+@SETTINGS
+@given(single_frames(), st.data())
+def test_records_the_typed_structs_do_not_fit_read_as_the_dict_build(
+    frame: SingleFrame, data: st.DataObject
+) -> None:
+    """Stored records of other shapes (older or foreign writers) read exactly as before."""
+    record = frame_to_record(frame)
+    record["rois"].append({"label": ["z"], "poly": [1.5, 2.0, 3.0, 4.0]})
+    roi, src = record["rois"][-1], record["sources"][0]
+    change = data.draw(st.sampled_from([
+        lambda: roi.update(id=None),  # an explicit nil id, not an absent one
+        lambda: roi.update(poly=[1, 2.5, 3, 4]),  # integer points stay integers
+        lambda: roi.update(confidence=1),  # an integer confidence becomes a float
+        lambda: roi.update(extra={"kept": False}),  # an unknown field is ignored
+        lambda: roi.update(label=[7]),  # a label of another type is kept as it is
+        lambda: src.update(width=3.5),
+        lambda: src.update(timestamp=None),
+        lambda: record.update(rois=None),
+        lambda: record.update(meta=None),
+        lambda: record.update(sources=[src, {**src, "id": "second"}]),  # a group
+    ]))
+    change()
+    typed, plain = _both_reads(encode_record(record))
+    assert type(typed) is type(plain)
+    assert _slots(typed) == _slots(plain)
+

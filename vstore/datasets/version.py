@@ -57,6 +57,7 @@ from vstore.model import (
     record_to_frame,
 )
 from vstore.model.projection import compile_fast, project
+from vstore.model.record import frame_from_bytes
 from vstore.picsellia.version import PicselliaVersion
 
 __all__ = ["DatasetVersion"]
@@ -751,9 +752,7 @@ def _batches(
 
 def _converter(projection: Sequence[str] | None) -> Callable[[bytes], Any]:
     if projection is None:
-        return lambda raw: record_to_frame(
-            decode_record(raw, validate=False), validate=False, owned=True
-        )
+        return frame_from_bytes
     paths = list(projection)
     compile_projection(paths)  # a bad path fails here, before any frame is read
     fast = compile_fast(paths)

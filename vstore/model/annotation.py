@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
+
 from vstore.errors import InvalidArgumentError
 from vstore.model.validation import (
     check_confidence,
@@ -494,6 +496,39 @@ def rois_from_annotations(
         if ann._mask is not None:
             roi["mask"] = {"id": ann._mask["id"], "value": list(ann._mask["value"])}
         out.append(roi)
+    return out
+
+
+def annotations_from_wire(rois: Iterable[Any]) -> list[Annotation]:
+    """Build the annotations of ROIs decoded into typed structs (``vstore.model.record``'s
+    trusted read path), the same as :func:`annotations_from_rois` of the same ROIs as dicts
+    with ``owned=True``: the ROIs are given away.
+
+    Args:
+        rois: objects with ``label``, ``poly``, ``meta``, ``confidence``, ``id`` (``UNSET``
+            when the ROI has none) and ``mask`` attributes.
+
+    Returns:
+        One annotation per ROI, in order.
+    """
+    new = Annotation.__new__
+    out = []
+    for roi in rois:
+        ann = new(Annotation)
+        meta = roi.meta
+        if meta is None:
+            meta = {}
+        ann._kind = meta.pop("_type", None) if meta else None
+        user_id = meta.pop("_id", None) if meta else None
+        ann._poly = roi.poly
+        ann._labels = roi.label
+        ann._confidence = roi.confidence
+        ann._metadata = meta
+        ann._id = user_id if roi.id is msgspec.UNSET else roi.id
+        mask = roi.mask
+        ann._mask = None if mask is None else {"id": mask["id"], "value": list(mask["value"])}
+        ann._sources = None
+        out.append(ann)
     return out
 
 

@@ -11,7 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vstore.errors import InvalidArgumentError, UsageError, VStoreError
-from vstore.model.annotation import Annotation, annotations_from_rois, rois_from_annotations
+from vstore.model.annotation import (
+    Annotation,
+    annotations_from_rois,
+    annotations_from_wire,
+    rois_from_annotations,
+)
 from vstore.model.identity import check_frame_id, derive_frame_id, normalize_uri
 from vstore.model.shapes import Coordinates, build_annotations
 from vstore.model.validation import check_int, check_meta, check_str
@@ -462,6 +467,34 @@ def roi_entries(
             or holds invalid labels or metadata.
     """
     return rois_from_annotations(frame._annotations, sources, shared)
+
+
+def single_from_wire(rec: Any) -> SingleFrame:
+    """Build the SingleFrame of a one-source record decoded into typed structs
+    (``vstore.model.record``'s trusted read path); the same frame as
+    :func:`single_from_record` of that record as a dict with ``owned=True``.
+
+    Args:
+        rec: an object with ``id``, ``sources`` (one source with ``id``, ``uri``,
+            ``width``, ``height``, ``timestamp``, ``content_type``, ``meta``, ``preview``
+            and ``masks``), ``rois``, ``meta`` and ``context_id`` attributes; given away.
+    """
+    src = rec.sources[0]
+    frame = SingleFrame.__new__(SingleFrame)
+    frame._id = rec.id
+    frame._source = src.uri
+    frame._source_id = src.id
+    frame._width = src.width
+    frame._height = src.height
+    frame._timestamp = src.timestamp
+    frame._content_type = src.content_type
+    frame._source_meta = src.meta if src.meta is not None else {}
+    frame._preview = None if src.preview is None else {"timestamp": 0, **src.preview}
+    frame._masks = [{"timestamp": 0, **m} for m in src.masks] if src.masks else []
+    frame._metadata = rec.meta if rec.meta is not None else {}
+    frame._context_id = rec.context_id
+    frame._annotations = annotations_from_wire(rec.rois or ())
+    return frame
 
 
 def frame_from_source(
