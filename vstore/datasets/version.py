@@ -220,7 +220,7 @@ class DatasetVersion(Catalog, PicselliaVersion):
         keys = [frame_key(fid) for fid in frame_ids]
         conv = _converter(projection)
         # Thousands of acyclic objects at once: with the collector on, their allocation
-        # would make it rescan every live container (every cached node) mid-call.
+        # would make it rescan every live container of the process mid-call.
         with paused_gc():
             found = self._store.repo.layers.get_many(state.tree, keys)
             out = []
