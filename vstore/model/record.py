@@ -194,10 +194,11 @@ def frame_from_bytes(data: bytes) -> Frame:
         try:
             rec = _decode_wire(data)
         except (ValueError, RecursionError):
-            pass  # a record the structs do not fit (a FrameGroup's, say): the dict path
+            pass  # types the structs do not fit: the dict path says what is wrong, if anything
         else:
             if len(rec.sources) == 1:
                 return single_from_wire(rec)
+            # Several sources: a FrameGroup, which the dict path builds.
     return record_to_frame(decode_record(data, validate=False), validate=False, owned=True)
 
 
