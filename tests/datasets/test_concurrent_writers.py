@@ -48,13 +48,15 @@ def new_draft(url: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("backend", "per", "threshold"),
-    [("lmdb", 5000, 500), ("file", 5000, 500), ("lmdb", 1000, 10)],
-    # The last case flushes every 10 frames: 4 x 200 contended version writes.
-    ids=["lmdb-4x5000", "file-4x5000", "lmdb-4x1000-hot"],
+    ("backend", "per", "threshold", "background"),
+    [("lmdb", 5000, 500, "auto"), ("file", 5000, 500, "auto"), ("lmdb", 1000, 10, "auto"),
+     ("lmdb", 5000, 500, "on")],
+    # The third case flushes every 10 frames: 4 x 200 contended version writes. In the
+    # last, each writer's flushes are made by a writer process of its own (decision 0017).
+    ids=["lmdb-4x5000", "file-4x5000", "lmdb-4x1000-hot", "lmdb-4x5000-background"],
 )
 def test_four_processes_bulk_write_one_draft(
-    tmp_path: Path, backend: str, per: int, threshold: int
+    tmp_path: Path, backend: str, per: int, threshold: int, background: str
 ) -> None:
     nproc = 4
     url = store_url(tmp_path, backend)
@@ -62,7 +64,7 @@ def test_four_processes_bulk_write_one_draft(
     prefixes = [f"p{k}" for k in range(nproc)]
 
     results = workers.run_together(
-        [["bulk-add", url, vid, p, str(per), str(threshold)] for p in prefixes]
+        [["bulk-add", url, vid, p, str(per), str(threshold), background] for p in prefixes]
     )
     assert sorted(r["prefix"] for r in results) == prefixes
     assert all(r["added"] == per for r in results)

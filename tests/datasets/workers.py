@@ -7,9 +7,10 @@ line with what it did. The tests load this file by path (:func:`load`).
 
 Commands:
 
-* ``bulk-add URL VERSION_ID PREFIX N THRESHOLD``: add N frames ``PREFIX-00000``...
-  through ``get_bulk_context(flush_threshold=THRESHOLD)``; each frame carries the
-  frame label ``PREFIX`` and ``metadata={"p": PREFIX, "i": i}``.
+* ``bulk-add URL VERSION_ID PREFIX N THRESHOLD [auto|on|off]``: add N frames
+  ``PREFIX-00000``... through ``get_bulk_context(flush_threshold=THRESHOLD,
+  background=None|True|False)``; each frame carries the frame label ``PREFIX`` and
+  ``metadata={"p": PREFIX, "i": i}``.
 * ``merge-hot URL VERSION_ID FRAME_ID PREFIX N``: N ``update_frames`` merges into one
   frame, each adding the metadata key ``PREFIX<i>``.
 """
@@ -144,12 +145,15 @@ def _version(url: str, version_id: str) -> Any:
     return store, v
 
 
-def cmd_bulk_add(url: str, version_id: str, prefix: str, n: str, threshold: str) -> dict[str, Any]:
+def cmd_bulk_add(
+    url: str, version_id: str, prefix: str, n: str, threshold: str, background: str = "auto"
+) -> dict[str, Any]:
     store, v = _version(url, version_id)
     frames = [make_frame(prefix, i) for i in range(int(n))]
     _wait_go()
     t0 = time.perf_counter()
-    with v.get_bulk_context(flush_threshold=int(threshold)) as bc:
+    bg = {"auto": None, "on": True, "off": False}[background]
+    with v.get_bulk_context(flush_threshold=int(threshold), background=bg) as bc:
         for frame in frames:
             bc.add_frame(frame)
     elapsed = time.perf_counter() - t0

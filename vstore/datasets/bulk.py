@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import threading
 import warnings
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from vstore.datasets.stats import UNKNOWN_TYPE, Contribution, pack_parts, packed_contribution
-from vstore.errors import InvalidArgumentError, NotFoundError
+from vstore.errors import BackendError, InvalidArgumentError, NotFoundError, UsageError
 from vstore.model import (
     FrameGroup,
     SingleFrame,
@@ -23,6 +24,7 @@ from vstore.model import (
 )
 
 if TYPE_CHECKING:
+    from vstore.datasets.background import Flusher
     from vstore.datasets.version import DatasetVersion
 
 __all__ = [
@@ -194,6 +196,13 @@ class BulkContext:
     exits. A flush is one ordered tree update and one ref append, so it is
     all-or-nothing and safe against concurrent writers of the same draft.
     Get it from :meth:`DatasetVersion.get_bulk_context`.
+
+    On a local LMDB store, the flushes a threshold starts may be written by a writer
+    process of the context's own while the caller queues the next batch (``background``,
+    decision 0017). They are written in order, as the same flushes; :meth:`flush` and the
+    end of the ``with`` block wait for all of them. An error of such a flush is raised by
+    the next call that queues, flushes or exits, and every operation not written is queued
+    again, so a retry of :meth:`flush` loses nothing.
     """
 
     def __init__(
@@ -204,8 +213,22 @@ class BulkContext:
         refresh_version_stats: bool = True,
         allow_update: bool = False,
         upload: dict[str, Any] | None = None,
+        background: bool | None = None,
     ) -> None:
         check_threshold(flush_threshold)
+        if background not in (None, True, False):
+            raise InvalidArgumentError(
+                f"background must be None, True or False, not {background!r}"
+            )
+        if background:
+            from vstore.datasets.background import background_path
+
+            if background_path(version) is None:
+                raise UsageError(
+                    "background flushes need a local LMDB store, two CPUs and a POSIX system, "
+                    f"and no write observer; {version._store.url} cannot have them "
+                    "(pass background=None or False)"
+                )
         self._upload = upload
         #: frames whose source upload failed, as ``{frame, error, error_type}`` dicts
         self.failed: list[dict[str, Any]] = []
@@ -214,9 +237,18 @@ class BulkContext:
         self.log = log or globals()["log"]
         self.refresh_version_stats = refresh_version_stats
         self.allow_update = allow_update
+        #: write threshold flushes in a writer process: True, False, or None to decide
+        self.background = background
         self._ops: dict[bytes, Op] = {}
         self._count = 0
         self._lock = threading.RLock()
+        # Flushes go out one at a time, in order (the writer process writes them in order).
+        self._flush_lock = threading.RLock()
+        self._flusher: Flusher | None = None
+        self._inline = False  # no writer process for this context (none possible, or failed)
+        # Batches a writer process gave back, to write before anything newer: (ops, commit).
+        self._retry: list[tuple[dict[bytes, Op], bool]] = []
+        self._written = 0  # operations this context wrote itself
 
     def _queue(self, key: bytes, op: Op) -> None:
         with self._lock:
@@ -224,7 +256,7 @@ class BulkContext:
             self._count += 1
             full = self.flush_threshold is not None and self._count >= self.flush_threshold
         if full:
-            self.flush()
+            self._flush(wait=False)
 
     def add_frame(
         self, frame: SingleFrame | FrameGroup, warn_on_duplicate_frames: bool = False
@@ -259,28 +291,148 @@ class BulkContext:
 
     @property
     def pending(self) -> int:
-        """Operations queued and not yet flushed."""
-        return len(self._ops)
+        """Operations queued and not yet written (those a writer process holds included)."""
+        held = self._flusher.pending if self._flusher is not None else 0
+        return len(self._ops) + held + sum(len(ops) for ops, _commit in self._retry)
 
     def flush(self) -> None:
         """Write every queued operation now (one atomic version update, which also commits
-        the version if ``refresh_version_stats``)."""
-        with self._lock:
-            ops, self._ops, self._count = self._ops, {}, 0
-        if not ops:
+        the version if ``refresh_version_stats``), and wait for the flushes a writer
+        process is making."""
+        self._flush(wait=True)
+
+    def _flush(self, wait: bool) -> None:
+        with self._flush_lock:
+            with self._lock:
+                ops, self._ops, self._count = self._ops, {}, 0
+            sent = False
+            try:
+                self._write_retry()
+                if ops:
+                    # Inside the try: a failed upload step keeps every op queued too.
+                    ready = self._upload_sources(ops) if self._upload else ops
+                    flusher = self._flusher or (None if wait else self._start())
+                    if flusher is None or not self._hand_over(flusher, ready):
+                        self._write(ready, self.refresh_version_stats)
+                    sent = True
+                if wait and self._flusher is not None:
+                    self._drain()
+                    self.version._refresh()
+            except BaseException:
+                if not sent:
+                    with self._lock:  # keep them queued: a retry of flush() loses nothing
+                        ops.update(self._ops)
+                        self._ops = ops
+                self._give_back()
+                raise
+
+    def _write_retry(self) -> None:
+        """Write the batches a writer process gave back, oldest first."""
+        while self._retry:
+            self._write(*self._retry[0])
+            del self._retry[0]
+
+    def _hand_over(self, flusher: Flusher, ops: dict[bytes, Op]) -> bool:
+        """Send ``ops`` to the writer process; False if it is gone, once what it did not
+        write is written here, in order."""
+        from vstore.datasets.background import WriterGone
+
+        try:
+            flusher.submit(ops, self.refresh_version_stats)
+        except WriterGone as exc:
+            self._writer_gone(exc)
+            return False
+        return True
+
+    def _writer_gone(self, exc: Exception) -> None:
+        self.log.warning("%s; this bulk context flushes in this process from now on", exc)
+        self._give_back()
+        self._write_retry()
+
+    def _write(self, ops: dict[bytes, Op], commit: bool) -> None:
+        self.version._write_ops(ops, commit=commit)
+        self._written += len(ops)
+        self.log.debug("flushed %d frame operations into %s", len(ops), self.version.version_id)
+
+    def _start(self) -> Flusher | None:
+        """The writer process for threshold flushes, started now, or None to flush here."""
+        from vstore.datasets.background import (
+            ENV_BACKGROUND,
+            MIN_THRESHOLD,
+            START_AFTER,
+            Flusher,
+            background_path,
+        )
+
+        if self._inline or self.background is False:
+            return None
+        if self.background is None and (
+            os.environ.get(ENV_BACKGROUND, "1") == "0"
+            or (self.flush_threshold or 0) < MIN_THRESHOLD
+            or self._written < START_AFTER  # a large ingest: it has written this much
+        ):
+            return None
+        path = background_path(self.version)
+        if path is None:
+            self._inline = True
+            return None
+        try:
+            self._flusher = Flusher(self.version, path)
+        except BackendError as exc:
+            if self.background:
+                raise
+            self._inline = True
+            self.log.warning("bulk context flushes in this process: %s", exc)
+            return None
+        self.log.debug("bulk context flushes through writer process %d", self._flusher.pid)
+        return self._flusher
+
+    def _give_back(self) -> None:
+        """After an error: take back what the writer process did not write (to write here,
+        in order, before anything newer) and stop it."""
+        flusher = self._flusher
+        if flusher is None:
+            return
+        self._flusher = None
+        self._inline = True
+        try:
+            self._retry[:0] = flusher.take_back()
+        finally:
+            flusher.close()
+
+    def _settle(self) -> None:
+        """Wait for the flushes the writer process holds: reads and writes through the
+        version see them, as they would have seen the same flushes made here.
+
+        Raises:
+            The error of a flush that failed (its operations are queued again).
+        """
+        if self._flusher is None:  # the usual case: no writer process, no lock taken
+            return
+        with self._flush_lock:
+            self._drain()
+
+    def _drain(self) -> None:
+        """:meth:`_settle`, with the flush lock held."""
+        from vstore.datasets.background import WriterGone
+
+        if self._flusher is None:  # another thread stopped it meanwhile
             return
         try:
-            # Inside the try: a failed upload step keeps every op queued too.
-            self.version._write_ops(
-                self._upload_sources(ops) if self._upload else ops,
-                commit=self.refresh_version_stats,
-            )
+            self._flusher.drain()
+        except WriterGone as exc:
+            self._writer_gone(exc)
         except BaseException:
-            with self._lock:  # keep them queued: a retry of flush() loses nothing
-                ops.update(self._ops)
-                self._ops = ops
+            self._give_back()
             raise
-        self.log.debug("flushed %d frame operations into %s", len(ops), self.version.version_id)
+
+    def _stop(self) -> None:
+        """Let the writer process finish what it holds and end (a later flush starts
+        another)."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.close()
+            self.version._refresh()
 
     def _upload_sources(self, ops: dict[bytes, Op]) -> dict[bytes, Op]:
         """Upload the local sources of queued records; drop the ops of frames that failed."""
@@ -322,11 +474,25 @@ class BulkContext:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            self.flush()
-        elif self._ops:
+            try:
+                self.flush()
+            finally:
+                self._stop()
+            return
+        try:
+            # What a threshold flush sent to the writer process is written, as it would
+            # have been here; only the operations still queued are left.
+            with self._flush_lock:
+                try:
+                    self._drain()
+                except Exception as err:
+                    self.log.warning("a background flush failed: %s", err)
+        finally:
+            self._stop()
+        if self.pending:
             self.log.warning(
                 "bulk context exited with %s; %d queued operations were not written "
                 "(call flush() to write them)",
                 exc_type.__name__,
-                len(self._ops),
+                self.pending,
             )

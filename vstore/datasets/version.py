@@ -127,6 +127,8 @@ class DatasetVersion(Catalog, PicselliaVersion):
     # -- identity -------------------------------------------------------------------
 
     def _refresh(self) -> VersionState:
+        if self._bulk is not None:
+            self._bulk._settle()  # flushes a writer process holds come first
         if self._state.status != PUBLISHED:
             state = self._store.registry.version(self._dataset.id, self._state.version_id)
             if state is None:
@@ -285,6 +287,8 @@ class DatasetVersion(Catalog, PicselliaVersion):
         change: Callable[[VersionState, WriteBatch], tuple[bytes, dict[str, Any]] | None],
         message: str,
     ) -> VersionState:
+        if self._bulk is not None:
+            self._bulk._settle()
         self._state = self._store.registry.write_version(
             self._dataset.id, self._state.version_id, change, message=message
         )
@@ -501,11 +505,21 @@ class DatasetVersion(Catalog, PicselliaVersion):
         auto_upload_destination: str | None = None,
         local_dataset_root_path: str | None = None,
         allow_update: bool = False,
+        background: bool | None = None,
     ) -> BulkContext:
         """Return this version's bulk context (the same object on every call).
 
+        Args:
+            background: write the flushes a threshold starts in a writer process of the
+                context's own, while the caller queues the next batch. ``None`` (the
+                default) does so on a local LMDB store when ``flush_threshold`` is at
+                least 1,000, once the context has written 20,000 operations itself,
+                unless ``$VSTORE_BACKGROUND_FLUSH`` is ``0``; ``True`` from the first
+                flush (a store that cannot is a ``UsageError``); ``False`` never.
+
         Raises:
             ReadOnlyError: the version is published.
+            UsageError: ``background=True`` on a store a writer process cannot open.
         """
         check_threshold(flush_threshold)
         if self._refresh().status == PUBLISHED:
@@ -520,7 +534,8 @@ class DatasetVersion(Catalog, PicselliaVersion):
                           "local_root": local_dataset_root_path, "mapping": None,
                           "retries": 5, "force": False, "keep_failed": False}
             self._bulk = BulkContext(
-                self, flush_threshold, log, refresh_version_stats, allow_update, upload
+                self, flush_threshold, log, refresh_version_stats, allow_update, upload,
+                background,
             )
         return self._bulk
 
