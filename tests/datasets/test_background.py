@@ -42,6 +42,17 @@ def _writer_pid(bc: vstore.BulkContext) -> int | None:
     return None if bc._flusher is None else bc._flusher.pid
 
 
+def _one_flush_written(store: vstore.Store) -> tuple[DatasetVersion, vstore.BulkContext]:
+    """A new draft whose bulk context (threshold 10) has a writer that wrote 10 frames."""
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    bc = v.get_bulk_context(flush_threshold=10, background=True)
+    for i in range(10):
+        bc.add_frame(boxed(i))
+    bc.flush()
+    assert _writer_pid(bc) is not None and len(v) == 10
+    return v, bc
+
+
 def test_writer_process_writes_every_batch_in_order(lmdb_store: vstore.Store) -> None:
     v = DatasetVersion.create_new_dataset("cars", store=lmdb_store)
     model: dict[str, tuple[dict[str, int], str]] = {}
@@ -74,11 +85,7 @@ def test_writer_process_writes_every_batch_in_order(lmdb_store: vstore.Store) ->
 def test_a_failed_background_flush_raises_its_error_and_keeps_the_batch(
     lmdb_store: vstore.Store,
 ) -> None:
-    v = DatasetVersion.create_new_dataset("cars", store=lmdb_store)
-    bc = v.get_bulk_context(flush_threshold=10, background=True)
-    for i in range(10):
-        bc.add_frame(boxed(i))
-    bc.flush()
+    v, bc = _one_flush_written(lmdb_store)
     assert len(v) == 10
     # Another handle publishes the version: the writer's next flush is refused.
     DatasetVersion.get_version(dataset_id=v.dataset_id, version_id=v.version_id,
@@ -96,11 +103,7 @@ def test_a_failed_background_flush_raises_its_error_and_keeps_the_batch(
 def test_a_killed_writer_loses_nothing_and_the_ingest_goes_on(
     lmdb_store: vstore.Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    v = DatasetVersion.create_new_dataset("cars", store=lmdb_store)
-    bc = v.get_bulk_context(flush_threshold=10, background=True)
-    for i in range(10):
-        bc.add_frame(boxed(i))
-    bc.flush()
+    v, bc = _one_flush_written(lmdb_store)
     flusher = bc._flusher
     assert flusher is not None
     flusher.budget = 1 << 40
@@ -222,11 +225,7 @@ def test_which_contexts_flush_in_a_writer_process(
 def test_the_caller_goes_on_while_the_writer_works_up_to_its_budget(
     lmdb_store: vstore.Store,
 ) -> None:
-    v = DatasetVersion.create_new_dataset("cars", store=lmdb_store)
-    bc = v.get_bulk_context(flush_threshold=10, background=True)
-    for i in range(10):
-        bc.add_frame(boxed(i))
-    bc.flush()
+    v, bc = _one_flush_written(lmdb_store)
     flusher = bc._flusher
     assert flusher is not None
     os.kill(flusher.pid, signal.SIGSTOP)  # the writer stops taking batches

@@ -64,8 +64,8 @@ _MAX_MESSAGE = 64 << 20
 def background_path(version: DatasetVersion) -> str | None:
     """The path a writer process can open the version's store by, or None when its
     flushes must stay in this process: a store that is not a local LMDB store, a store
-    whose writes this process observes, a single CPU, or a platform without pipes to
-    poll."""
+    whose writes this process observes, a single CPU to run on, a platform without pipes
+    to poll, or an interpreter that cannot be started again (a frozen application)."""
     from vstore.engine.backends.lmdb import LmdbBackend
 
     store = version._store
@@ -74,11 +74,20 @@ def background_path(version: DatasetVersion) -> str | None:
         type(backend) is not LmdbBackend
         or store.registry.observe_writes is not None
         or os.name != "posix"
-        or (os.cpu_count() or 1) < 2
+        or _cpus() < 2
         or not sys.executable
+        or getattr(sys, "frozen", False)
     ):
         return None
     return backend.path
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _send(f: IO[bytes], payload: bytes) -> None:
@@ -241,10 +250,10 @@ class Flusher:
         return out
 
     def close(self) -> None:
-        """Stop the writer once it has written what it was sent, and remove its files.
+        """Let the writer write what it was sent and end; wait for it and remove its files.
 
-        A batch that could not be read back stays unwritten: take the batches back first
-        after an error.
+        After an error, take the batches back first: a batch the writer did not write is
+        not written by closing.
         """
         self._finalizer()
 
