@@ -185,7 +185,10 @@ def ingest(
     store = vstore.open(url)
     if apply_max is not None:
         store.repo.layers.apply_max = apply_max
-    bc = get_version(store, version_id).get_bulk_context(flush_threshold=threshold)
+    # Flushes in this process: a threshold flush is durable when add_frame returns, which
+    # the acknowledgements below rely on (a writer process would still hold it).
+    bc = get_version(store, version_id).get_bulk_context(flush_threshold=threshold,
+                                                          background=False)
     i = lo = start
     while stop is None or i < stop:
         bc.add_frame(make_frame(prefix, i))
