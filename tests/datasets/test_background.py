@@ -23,7 +23,7 @@ import pytest
 import vstore
 from tests.conftest import make_repo_url
 from tests.datasets.conftest import boxed
-from vstore import DatasetVersion
+from vstore import DatasetVersion, SingleFrame
 from vstore.datasets import background
 
 
@@ -286,3 +286,17 @@ def test_a_forked_child_leaves_the_parents_writer_alone(lmdb_store: vstore.Store
     assert sorted(r["meta"]["i"] for r in v.get_iterator(projection=["meta"])) == [
         *range(10), *range(100, 110)
     ]
+
+
+def test_updates_merge_in_the_order_they_were_queued(lmdb_store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=lmdb_store)
+    v.add_frames([SingleFrame(id="f", source="s3://b/f.jpg", metadata={"a": 1})])
+    bc = v.get_bulk_context(flush_threshold=1, background=True, allow_update=True)
+    with bc:
+        bc.update_frame(SingleFrame(id="f", source="s3://b/f.jpg", metadata={"b": 2}))
+        bc.update_frame(SingleFrame(id="f", source="s3://b/f.jpg", metadata={"a": 3}))
+        bc.delete_frame("f")
+        bc.add_frame(SingleFrame(id="g", source="s3://b/g.jpg", metadata={"c": 1}))
+        bc.update_frame(SingleFrame(id="g", source="s3://b/g.jpg", metadata={"d": 2}))
+        assert _writer_pid(bc) is not None
+    assert _content(v) == {"g": {"c": 1, "d": 2}}

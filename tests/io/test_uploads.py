@@ -213,16 +213,19 @@ def test_clashing_or_missing_options_raise_usage_error(
     assert len(v) == 0 and not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("background", [False, True], ids=["here", "writer-process"])
 def test_bulk_context_uploads_at_flush_and_lists_failures(
-    store: vstore.Store, root: Path, tmp_path: Path
+    store: vstore.Store, root: Path, tmp_path: Path, background: bool
 ) -> None:
     dest = tmp_path / "dest"
     v = DatasetVersion.create_new_dataset("cars", store=store)
     missing = frame(root / "img" / "nope.jpg")
-    with v.get_bulk_context(**upload_kw(dest, root)) as bc:
+    # With a writer process, each frame is a threshold flush: uploaded here, then sent.
+    kw: dict[str, Any] = {"flush_threshold": 1, "background": True} if background else {}
+    with v.get_bulk_context(**upload_kw(dest, root), **kw) as bc:
         bc.add_frame(frame(root / "img" / "0.jpg"))
         bc.add_frame(missing)
-        assert not dest.exists()
+        assert dest.exists() == background
     assert len(files_under(dest)) == 1
     assert [f.source for f in v.get_iterator()] == [f"file://{dest}/{files_under(dest)[0]}"]
     assert [(f["frame"], f["error_type"]) for f in bc.failed] == [
