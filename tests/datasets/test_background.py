@@ -285,3 +285,26 @@ def test_updates_merge_in_the_order_they_were_queued(lmdb_store: vstore.Store) -
         bc.update_frame(SingleFrame(id="g", source="s3://b/g.jpg", metadata={"d": 2}))
         assert _writer_pid(bc) is not None
     assert _content(v) == {"g": {"c": 1, "d": 2}}
+
+
+def test_a_writer_that_cannot_start_leaves_the_flushes_here(
+    lmdb_store: vstore.Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    monkeypatch.setattr(background, "START_AFTER", 0)
+    v = DatasetVersion.create_new_dataset("cars", store=lmdb_store)
+    n = background.MIN_THRESHOLD
+    bc = v.get_bulk_context(flush_threshold=n)  # the default: a warning, not an error
+    with caplog.at_level(logging.WARNING, "vstore.datasets"), bc:
+        for i in range(2 * n + 1):
+            bc.add_frame(boxed(i))
+        assert _writer_pid(bc) is None
+    assert "could not start a background writer" in caplog.text
+    assert len(v) == 2 * n + 1
+    # Asked for explicitly, a writer that cannot start is an error; nothing is lost.
+    v2 = DatasetVersion.create_new_dataset("trucks", store=lmdb_store)
+    bc2 = v2.get_bulk_context(flush_threshold=5, background=True)
+    with pytest.raises(vstore.BackendError, match="could not start"):
+        for i in range(5):
+            bc2.add_frame(boxed(i))
+    assert bc2.pending == 5 and len(v2) == 0
