@@ -29,7 +29,6 @@ import sys
 import tempfile
 import traceback
 import weakref
-from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from vstore.errors import BackendError
@@ -283,8 +282,7 @@ class Flusher:
             self._ready = True
             return
         if not self._ready:  # it could not open the version: flush in the caller instead
-            first = msg[2].strip().splitlines()[-1] if msg[2].strip() else "unknown error"
-            raise self._died(f"could not open the version ({first})")
+            raise self._died(f"could not open the version ({_last_line(msg[2])})")
         if kind == "done":
             n, _path, size, _count = self._inflight.popleft()
             if n != msg[1]:
@@ -315,10 +313,15 @@ def _rebuild(pickled: bytes, text: str) -> BaseException:
             raise TypeError(type(loaded).__name__)
         exc = loaded
     except Exception:
-        first = text.strip().splitlines()[-1] if text.strip() else "unknown error"
-        exc = BackendError(f"a background flush failed: {first}")
+        exc = BackendError(f"a background flush failed: {_last_line(text)}")
     exc.add_note(f"raised by the background writer:\n{text}")
     return exc
+
+
+def _last_line(traceback_text: str) -> str:
+    """The exception line of a formatted traceback."""
+    lines = traceback_text.strip().splitlines()
+    return lines[-1] if lines else "unknown error"
 
 
 def _forget_in_child() -> None:
@@ -364,7 +367,7 @@ def _pickled_error(exc: BaseException) -> bytes:
         return b""
 
 
-def serve(inp: IO[bytes], out: IO[bytes], open_version: Callable[[dict[str, Any]], Any]) -> int:
+def serve(inp: IO[bytes], out: IO[bytes]) -> int:
     """The writer's loop: open the version, then write each batch it is sent, in order.
 
     After a batch fails it writes no more and answers every later batch with the same
@@ -386,7 +389,7 @@ def serve(inp: IO[bytes], out: IO[bytes], open_version: Callable[[dict[str, Any]
         return 0
     hello = pickle.loads(raw)
     try:
-        store, version = open_version(hello)
+        store, version = _open_version(hello)
     except Exception as exc:  # the caller flushes in its own process instead
         answer(("failed", _pickled_error(exc), traceback.format_exc()))
         return 1
@@ -431,7 +434,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inp = os.fdopen(int(argv[0]), "rb", buffering=0)
     out = os.fdopen(int(argv[1]), "wb", buffering=0)
-    return serve(inp, out, _open_version)
+    return serve(inp, out)
 
 
 if __name__ == "__main__":

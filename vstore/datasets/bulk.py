@@ -482,11 +482,9 @@ class BulkContext:
         try:
             # What a threshold flush sent to the writer process is written, as it would
             # have been here; only the operations still queued are left.
-            with self._flush_lock:
-                try:
-                    self._drain()
-                except Exception as err:
-                    self.log.warning("a background flush failed: %s", err)
+            self._settle()
+        except Exception as err:
+            self.log.warning("a background flush failed: %s", err)
         finally:
             self._stop()
         if self.pending:
