@@ -533,6 +533,28 @@ def test_key_filter_answers_small_probes_and_batches_alike(
     assert all((fp in f) == (fp in present) for fp in probe)
 
 
+@given(
+    st.sets(st.integers(0, 2**64 - 1), min_size=200, max_size=400),
+    st.lists(st.sets(st.integers(0, 2**64 - 1), max_size=3), min_size=1, max_size=60),
+    st.randoms(use_true_random=False),
+)
+def test_key_filter_answers_alike_before_and_after_small_probes_build_its_table(
+    present: set[int], others: list[set[int]], rnd: Any
+) -> None:
+    """A reader asking a filter a few keys at a time (a data loader) gets the same answers
+    on the sorted array and, once it has asked enough, on the hash table it builds."""
+    f = KeyFilter.from_fingerprints(present)
+    held = sorted(present)
+    asked = 0
+    for extra in others:
+        probe = extra | set(rnd.sample(held, 2))
+        asked += len(probe)
+        assert f.common(probe) == probe & present
+        assert all((fp in f) == (fp in present) for fp in probe)
+        asked += len(probe)
+    assert (f._members is not None) == (asked * 4 >= len(present))
+
+
 def test_cached_filters_and_nodes_add_nothing_for_the_collector_to_walk() -> None:
     """The hash table a batch lookup builds over a large filter, and the node cache's
     bookkeeping, are not tracked by the cyclic collector: a process that holds many of them
