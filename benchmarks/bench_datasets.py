@@ -132,7 +132,7 @@ def _baseline_here(n: int, path: str) -> dict[str, float]:
 
 def bench(n: int, base: str) -> dict[str, Any]:
     res: dict[str, Any] = {"records": n}
-    log(f"generate-only pass: {n:,} frames (subtracted from the ingest and the baseline)")
+    log(f"generate-only pass: {n:,} frames (printed beside the ingest's own figures)")
     res["generate_s"], _ = timed(lambda: sum(1 for _ in frames(n)))
     log(f"engine baseline: bulk build of {n:,} records")
     res.update(baseline(n, os.path.join(base, "baseline")))

@@ -139,7 +139,8 @@ class KeyFilter:
         return fps.tobytes()
 
     def __contains__(self, fp: int) -> bool:
-        return bool(self.common({fp}))
+        members = self._members
+        return fp in members if members is not None else bool(self.common({fp}))
 
     def __len__(self) -> int:
         return len(self.fps)
