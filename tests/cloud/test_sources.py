@@ -77,6 +77,20 @@ def test_sources_upload_to_the_cloud_and_are_reused_by_content(
     assert not any(fs.exists(fs._strip_protocol(u)) for u in uris.values())
 
 
+def test_delete_frames_deletes_their_cloud_copies_only(
+    cloud: Cloud, store: vstore.Store, root: Path
+) -> None:
+    dest = f"{cloud.scheme}://{BUCKET}/del-{cloud.url().rsplit('/', 1)[1]}"
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    assert v.add_frames(frames(root, 3), auto_upload_destination=dest,
+                        local_dataset_root_path=str(root)) == []
+    stored = sorted(v.get_iterator(), key=lambda f: f.source)
+    fs = remote_fs(store)
+    v.delete_frames(stored[:2], delete_sources=True)
+    assert [fs.exists(fs._strip_protocol(f.source)) for f in stored] == [False, False, True]
+    assert len(v) == 1 and all((root / "img" / f"{i}.jpg").exists() for i in range(3))
+
+
 def test_upload_failures_are_returned_not_raised(
     s3_cloud: Cloud, proxy_for: ProxyFor, root: Path
 ) -> None:

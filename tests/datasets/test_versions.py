@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import pytest
 
 import vstore
 from tests.datasets.conftest import boxed
 from vstore import DatasetVersion, SingleFrame
+from vstore.model import frame_to_record
+from vstore.model.record import MAX_RECORD_SIZE
 
 
 def test_create_new_dataset_makes_an_empty_current_draft(store: vstore.Store) -> None:
@@ -287,6 +292,54 @@ def test_bulk_context_flushes_by_threshold_and_on_exit(store: vstore.Store) -> N
         v.get_bulk_context(flush_threshold=0)  # a different context: arguments are checked
 
 
+def test_get_version_without_a_version_logs_when_there_are_several(
+    store: vstore.Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    DatasetVersion.create_new_dataset("cars", store=store)
+    with caplog.at_level("WARNING", logger="vstore.datasets"):
+        DatasetVersion.get_version(dataset_name="cars", store=store)
+    assert caplog.records == []  # one version: nothing to choose
+    child = DatasetVersion.create_snapshot(dataset_name="cars", store=store)
+    with caplog.at_level("WARNING", logger="vstore.datasets"):
+        current = DatasetVersion.get_version(dataset_name="cars", store=store)
+        DatasetVersion.get_version(dataset_name="cars", version_id=child.id, store=store)
+    assert current.id == child.id
+    assert [r.getMessage() for r in caplog.records] == [
+        f"dataset 'cars' has 2 versions: using the current one, {child.version_name!r} "
+        f"({child.id}); give version_id or version_name to choose"
+    ]
+
+
+def test_bulk_context_warns_of_a_duplicate_added_before_a_flush(store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    with v.get_bulk_context(flush_threshold=2) as bc:
+        bc.add_frame(boxed(1), warn_on_duplicate_frames=True)
+        bc.add_frame(boxed(2), warn_on_duplicate_frames=True)  # the threshold flushes both
+        assert bc.pending == 0
+        with pytest.warns(UserWarning, match="already added"):
+            bc.add_frame(boxed(1), warn_on_duplicate_frames=True)
+    with v.get_bulk_context() as bc, warnings.catch_warnings():
+        warnings.simplefilter("error")  # a new block: the ids of the last one are forgotten
+        bc.add_frame(boxed(1), warn_on_duplicate_frames=True)
+    assert len(v) == 2
+
+
+def test_bulk_context_delete_frame_takes_delete_sources(
+    store: vstore.Store, tmp_path: Path
+) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    local = tmp_path / "a.jpg"
+    local.write_bytes(b"jpeg")
+    frame = SingleFrame(source=local.as_uri())
+    v.add_frames([frame, boxed(1)])
+    with v.get_bulk_context() as bc:
+        bc.delete_frame(boxed(1), delete_sources=False)
+        bc.delete_frame(frame, delete_sources=True)
+        with pytest.warns(UserWarning, match="1 local source file"):
+            bc.flush()
+    assert len(v) == 0 and local.exists()  # local files are never deleted
+
+
 def test_bulk_context_keeps_stats_exact_through_overwrites_and_deletes(
     store: vstore.Store,
 ) -> None:
@@ -381,13 +434,28 @@ def test_add_frames_batches_and_reports_progress(store: vstore.Store) -> None:
         v.add_frames([boxed(1)], batch_size=0)
 
 
-def test_max_request_size_splits_batches_and_refuses_oversized_frames(store: vstore.Store) -> None:
+def test_max_request_size_splits_batches_and_writes_a_larger_frame_alone(
+    store: vstore.Store,
+) -> None:
     v = DatasetVersion.create_new_dataset("cars", store=store)
     big = SingleFrame(source="s3://b/big.jpg", metadata={"blob": "x" * 300_000})
-    failed = v.add_frames([boxed(1), big, boxed(2)], max_request_size_mb=0.1)
-    assert [f["error_type"] for f in failed] == ["register"]
-    assert failed[0]["frame"] is big and "max_request_size_mb" in failed[0]["error"]
-    assert len(v) == 2
+    done: list[int] = []
+    failed = v.add_frames([boxed(1), big, boxed(2)], max_request_size_mb=0.1,
+                          callback=lambda n, _total: done.append(n))
+    assert failed == [] and len(v) == 3
+    assert done == [1, 2, 3]  # the big frame fits with neither neighbour: three writes
+    (back,) = v.get_frames_by_ids([big.id or frame_to_record(big)["id"]])
+    assert back.metadata["blob"] == "x" * 300_000
+
+
+def test_a_frame_over_the_record_size_limit_fails_alone(store: vstore.Store) -> None:
+    v = DatasetVersion.create_new_dataset("cars", store=store)
+    huge = SingleFrame(source="s3://b/huge.jpg", metadata={"blob": "x" * MAX_RECORD_SIZE})
+    failed = v.add_frames([boxed(1), huge, boxed(2)])
+    assert [(f["frame"], f["error_type"]) for f in failed] == [(huge, "register")]
+    assert f"over the {MAX_RECORD_SIZE}-byte limit" in failed[0]["error"]
+    assert sorted(f.id for f in v.get_iterator()) == sorted(
+        frame_to_record(boxed(i))["id"] for i in (1, 2))
 
 
 def test_frames_read_back_are_independent_copies(store: vstore.Store) -> None:

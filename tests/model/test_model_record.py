@@ -16,9 +16,11 @@ from vstore.model import (
     decode_record,
     derive_frame_id,
     encode_record,
+    frame_record_bytes,
     frame_to_record,
     record_to_frame,
 )
+from vstore.model.record import frame_from_bytes
 
 
 def annotated() -> SingleFrame:
@@ -123,6 +125,25 @@ def test_one_source_record_with_a_custom_source_id() -> None:
     back = record_to_frame(record)
     assert isinstance(back, SingleFrame) and back.source_id == "Frame"
     assert frame_to_record(back) == record
+
+
+def test_a_group_of_one_member_reads_back_as_a_group() -> None:
+    group = FrameGroup()
+    group["left"] = SingleFrame(source="s3://b/l.jpg", metadata={"cam": "L"})
+    group["left"].add_annotation(box2d_xywh=[0, 0, 1, 1], labels=["car"])
+    group.metadata = {"rig": 1}
+    record, data = frame_record_bytes(group)
+    for back in (record_to_frame(record), frame_from_bytes(data)):
+        assert isinstance(back, FrameGroup) and back == group
+        assert back.metadata == {"rig": 1} and back["left"].metadata == {"cam": "L"}
+        assert back["left"].annotations[0].labels == ["car"]
+
+
+def test_a_single_frame_with_its_own_source_id_and_metadata_stays_single() -> None:
+    frame = SingleFrame(source="s3://b/a.jpg", source_id="Frame", metadata={"Frame": 1, "k": {}})
+    record, data = frame_record_bytes(frame)
+    for back in (record_to_frame(record), frame_from_bytes(data)):
+        assert isinstance(back, SingleFrame) and back == frame
 
 
 def test_same_uri_twice_is_the_same_frame() -> None:

@@ -249,6 +249,10 @@ class BulkContext:
         # Batches a writer process gave back, to write before anything newer: (ops, commit).
         self._retry: list[tuple[dict[bytes, Op], bool]] = []
         self._written = 0  # operations this context wrote itself
+        # Keys added with warn_on_duplicate_frames, kept past their flush to warn of a
+        # later add; files of frames deleted with delete_sources, deleted at flush().
+        self._added: set[bytes] = set()
+        self._doomed: list[str] = []
 
     def _queue(self, key: bytes, op: Op) -> None:
         with self._lock:
@@ -263,6 +267,10 @@ class BulkContext:
     ) -> None:
         """Queue a frame; an existing frame with its id is overwritten.
 
+        With ``warn_on_duplicate_frames``, a warning says so when the frame's id was
+        already added in this context, by a call that asked for the warning too or still
+        queued (the ids of such calls are kept until the ``with`` block ends).
+
         Raises:
             InvalidArgumentError, UsageError: the frame is not valid (nothing is queued).
         """
@@ -273,10 +281,12 @@ class BulkContext:
         else:
             frame_id, op = raw_op(frame)
         key = frame_key(frame_id)
-        if warn_on_duplicate_frames and key in self._ops:
-            warnings.warn(
-                f"frame {frame_id} was already added in this bulk context", stacklevel=2
-            )
+        if warn_on_duplicate_frames:
+            if key in self._added or key in self._ops:
+                warnings.warn(
+                    f"frame {frame_id} was already added in this bulk context", stacklevel=2
+                )
+            self._added.add(key)
         self._queue(key, op)
 
     def update_frame(self, frame: SingleFrame | FrameGroup) -> None:
@@ -285,9 +295,22 @@ class BulkContext:
         key = frame_key(record["id"])
         self._queue(key, ("merge", [record]) if self.allow_update else ("set", record))
 
-    def delete_frame(self, frame: SingleFrame | FrameGroup | str) -> None:
-        """Queue the deletion of a frame (by object or id)."""
-        self._queue(frame_key(frame_id_of(frame)), ("del", None))
+    def delete_frame(
+        self, frame: SingleFrame | FrameGroup | str, delete_sources: bool = False
+    ) -> None:
+        """Queue the deletion of a frame (by object or id).
+
+        With ``delete_sources``, the files in cloud storage that the stored frame names
+        are deleted at the next :meth:`flush` (or the end of the block), once the
+        deletion is written; see :meth:`DatasetVersion.delete_frames`.
+        """
+        key = frame_key(frame_id_of(frame))
+        if delete_sources:
+            self._settle()  # the stored frame as the flushes made so far left it
+            files = self.version._source_files([key])
+            with self._lock:
+                self._doomed += files
+        self._queue(key, ("del", None))
 
     @property
     def pending(self) -> int:
@@ -318,6 +341,10 @@ class BulkContext:
                 if wait and self._flusher is not None:
                     self._drain()
                     self.version._refresh()
+                if wait and self._doomed:
+                    with self._lock:
+                        doomed, self._doomed = self._doomed, []
+                    self.version._delete_source_files(doomed)
             except BaseException:
                 if not sent:
                     with self._lock:  # keep them queued: a retry of flush() loses nothing
@@ -428,7 +455,8 @@ class BulkContext:
 
     def _stop(self) -> None:
         """Let the writer process finish what it holds and end (a later flush starts
-        another)."""
+        another); forget the ids kept for duplicate warnings (the block is over)."""
+        self._added = set()
         flusher, self._flusher = self._flusher, None
         if flusher is not None:
             flusher.close()

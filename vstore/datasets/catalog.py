@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["Catalog"]
 
 Frame = SingleFrame | FrameGroup
+
+log = logging.getLogger("vstore.datasets")
 
 
 class _hybrid:
@@ -227,12 +230,22 @@ class Catalog:
         store: Store | None = None,
         **_ignored: Any,
     ) -> DatasetVersion:
-        """Return a version by id or name; without either, the current version."""
+        """Return a version by id or name; without either, the current version (a
+        warning is logged when the dataset has several, unless ``raise_on_multiple``
+        makes that an error)."""
         s = lookup.resolve_store(store)
         info = lookup.resolve_dataset(s.registry, dataset_id, dataset_name)
         state = lookup.resolve_version(
             s.registry, info, version_id, version_name, raise_on_multiple=raise_on_multiple
         )
+        if version_id is None and version_name is None:
+            count = len(s.registry.version_ids(info.id))
+            if count > 1:
+                log.warning(
+                    "dataset %r has %d versions: using the current one, %r (%s); give "
+                    "version_id or version_name to choose", info.name, count, state.name,
+                    state.version_id,
+                )
         return cls._wrap(s, info, state)
 
     @classmethod

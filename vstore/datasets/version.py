@@ -36,13 +36,19 @@ from vstore.datasets.registry import (
     DatasetInfo,
     VersionState,
 )
-from vstore.datasets.stats import apply_changes, apply_sides, stats_lists
+from vstore.datasets.stats import (
+    apply_changes,
+    apply_sides,
+    packed_contribution,
+    stats_lists,
+)
 from vstore.datasets.store import Store
 from vstore.engine import WriteBatch
 from vstore.engine.layers import Layers
 from vstore.errors import (
     InvalidArgumentError,
     NotFoundError,
+    ObjectTooLargeError,
     ReadOnlyError,
     UsageError,
 )
@@ -52,6 +58,7 @@ from vstore.model import (
     SingleFrame,
     compile_projection,
     decode_record,
+    encode_record,
     frame_key,
     frame_to_record,
     record_to_frame,
@@ -394,12 +401,14 @@ class DatasetVersion(Catalog, PicselliaVersion):
             upload_retries: retries per file before the frame is reported failed.
             src_to_dst_mapping: explicit local path -> destination URI.
             unregister_on_upload_fail: the inverse of ``register_on_upload_failure``.
-            max_request_size_mb: split batches so each holds at most this much record data.
+            max_request_size_mb: split batches so each holds at most this much record data
+                (a frame over it is written in a batch of its own).
             callback: called with ``(frames done, frames total)`` after each batch.
 
         Returns:
             The frames that failed, as ``{"frame", "error", "error_type"}`` dicts with
-            ``error_type`` one of ``validation``, ``upload`` or ``register``.
+            ``error_type`` one of ``validation``, ``upload`` or ``register`` (a record
+            over the 16 MB record limit); the other frames are written.
         """
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -415,20 +424,21 @@ class DatasetVersion(Catalog, PicselliaVersion):
             )
             failed.extend(upload_failed)
         limit = None if max_request_size_mb is None else int(max_request_size_mb * 1024 * 1024)
+        encoded = _encoded(good, failed)
         seen: set[bytes] = set()
         done = 0
-        for batch in _batches(good, batch_size, limit, failed):
+        for batch in _batches(encoded, batch_size, limit):
             ops: dict[bytes, Op] = {}
-            for _frame, record in batch:
-                key = frame_key(record["id"])
+            for fid, data, packed in batch:
+                key = frame_key(fid)
                 if warn_on_duplicate_frames and key in seen:
-                    warnings.warn(f"frame {record['id']} is added twice", stacklevel=2)
+                    warnings.warn(f"frame {fid} is added twice", stacklevel=2)
                 seen.add(key)
-                ops[key] = ("set", record)
+                ops[key] = ("raw", (data, packed))
             self._write_ops(ops)
             done += len(batch)
             if callback is not None:
-                callback(done, len(good))
+                callback(done, len(encoded))
         if done and refresh_version_stats:
             self.commit_version()
         return failed
@@ -470,31 +480,48 @@ class DatasetVersion(Catalog, PicselliaVersion):
     ) -> None:
         """Delete frames given as objects or ids (absent ids are ignored).
 
-        With ``delete_sources=True`` the files the deleted frames name (sources,
-        previews, masks; local or in the cloud) are deleted too, once the frames are
-        gone. A file that another frame names is deleted for it as well, and a file
-        that cannot be deleted is reported in a warning, never raised.
+        With ``delete_sources=True`` the files in cloud storage (S3, GCS, Azure) that
+        the deleted frames name (sources, previews, masks) are deleted too, once the
+        frames are gone. Local files are never deleted: they are often the only copy
+        of the data, and a warning says how many were left. A file that another frame
+        or version names is deleted for it as well, and a file that cannot be deleted
+        is reported in a warning, never raised (the frames are deleted by then).
         """
         if isinstance(frames, (str, SingleFrame, FrameGroup)):
             raise InvalidArgumentError("frames must be a list of frames or ids")
         ops: dict[bytes, Op] = {frame_key(frame_id_of(f)): ("del", None) for f in frames}
         if not ops:
             return
-        uris: list[str] = []
-        if delete_sources:
-            layers = self._store.repo.layers
-            for raw in layers.get_many(self._refresh().tree, ops).values():
-                uris += _file_uris(decode_record(raw, validate=False))
+        uris = self._source_files(ops) if delete_sources else []
         self._write_ops(ops)
         if refresh_version_stats:
             self.commit_version()
-        if uris:
+        self._delete_source_files(uris)
+
+    def _source_files(self, keys: Iterable[bytes]) -> list[str]:
+        """The URIs of the files (sources, previews, masks) the stored frames name."""
+        uris: list[str] = []
+        for raw in self._store.repo.layers.get_many(self._refresh().tree, keys).values():
+            uris += _file_uris(decode_record(raw, validate=False))
+        return uris
+
+    def _delete_source_files(self, uris: list[str]) -> None:
+        """Delete the files among ``uris`` that are in cloud storage; local files are
+        left in place (a warning counts them), and so is a file that cannot be deleted
+        (a warning names it)."""
+        local = {u for u in uris if u.startswith("file://") or "://" not in u}
+        if local:
+            warnings.warn(
+                f"{len(local)} local source file(s) left in place: delete_sources deletes "
+                "files in cloud storage only", stacklevel=3,
+            )
+        remote = [u for u in uris if u not in local]
+        if remote:
             from vstore.io.sources import delete_sources as remove_files
 
-            failed = remove_files(self._store.repo.backend, uris)
-            for f in failed:
+            for f in remove_files(self._store.repo.backend, remote):
                 warnings.warn(
-                    f"could not delete source {f['uri']}: {f['error']}", stacklevel=2
+                    f"could not delete source {f['uri']}: {f['error']}", stacklevel=3
                 )
 
     def get_bulk_context(
@@ -733,27 +760,37 @@ def _frame_list(frames: Iterable[Frame]) -> Iterable[Frame]:
     return frames
 
 
-def _batches(
-    items: list[tuple[Frame, dict[str, Any]]],
-    size: int,
-    max_bytes: int | None,
-    failed: list[dict[str, Any]],
-) -> Iterator[list[tuple[Frame, dict[str, Any]]]]:
-    """Split frames into write batches by count and by encoded size.
+def _encoded(
+    items: list[tuple[Frame, dict[str, Any]]], failed: list[dict[str, Any]]
+) -> list[tuple[str, bytes, bytes]]:
+    """Each record's id, canonical bytes and packed stats contribution, in order.
 
-    A frame larger than ``max_bytes`` on its own is reported in ``failed``.
+    A record that cannot be stored (over the record size limit, or a value canonical
+    msgpack cannot hold) is reported in ``failed`` and left out: the others are written.
     """
-    from vstore.model import encode_record
+    out = []
+    for frame, record in items:
+        try:
+            data = encode_record(record)
+        except ObjectTooLargeError as exc:
+            failed.append({"frame": frame, "error": str(exc), "error_type": "register"})
+            continue
+        except InvalidArgumentError as exc:
+            failed.append({"frame": frame, "error": str(exc), "error_type": "validation"})
+            continue
+        out.append((record["id"], data, packed_contribution(record)))
+    return out
 
-    batch: list[tuple[Frame, dict[str, Any]]] = []
+
+def _batches(
+    items: list[tuple[str, bytes, bytes]], size: int, max_bytes: int | None
+) -> Iterator[list[tuple[str, bytes, bytes]]]:
+    """Split encoded frames into write batches of at most ``size`` frames and, when
+    given, ``max_bytes`` of record data; a frame larger than that is written alone."""
+    batch: list[tuple[str, bytes, bytes]] = []
     used = 0
     for item in items:
-        n = len(encode_record(item[1])) if max_bytes is not None else 0
-        if max_bytes is not None and n > max_bytes:
-            failed.append({"frame": item[0], "error_type": "register", "error": (
-                f"frame {item[1]['id']} is {n} bytes, over max_request_size_mb"
-            )})
-            continue
+        n = len(item[1])
         if batch and (len(batch) >= size or (max_bytes is not None and used + n > max_bytes)):
             yield batch
             batch, used = [], 0
@@ -761,8 +798,6 @@ def _batches(
         used += n
     if batch:
         yield batch
-
-
 
 
 def _converter(projection: Sequence[str] | None) -> Callable[[bytes], Any]:

@@ -312,7 +312,7 @@ def group_record(group: FrameGroup) -> dict[str, Any]:
 
 
 def group_from_record(record: dict[str, Any]) -> FrameGroup:
-    """Build a FrameGroup from a validated record with several sources.
+    """Build a FrameGroup from a validated record (several sources, or a one-member group).
 
     Args:
         record: a record that passed ``validate_record``; it is not shared.

@@ -23,7 +23,13 @@ import msgspec
 
 from vstore.engine.codec import decode, encode
 from vstore.errors import FormatError, InvalidArgumentError, ObjectTooLargeError
-from vstore.model.frame import SingleFrame, single_from_record, single_from_wire, single_record
+from vstore.model.frame import (
+    DEFAULT_SOURCE_ID,
+    SingleFrame,
+    single_from_record,
+    single_from_wire,
+    single_record,
+)
 from vstore.model.group import FrameGroup, group_from_record, group_record
 from vstore.model.schema import validate_record
 
@@ -99,7 +105,8 @@ def record_to_frame(
     """Build a frame from a record.
 
     A record with one source becomes a SingleFrame (whose ``source_id`` is that
-    source's id), a record with several a FrameGroup keyed by source id.
+    source's id), a record with several a FrameGroup keyed by source id. So does a
+    FrameGroup of one member (see :func:`one_member_group`).
 
     Args:
         record: a record, e.g. from :func:`decode_record` or :func:`frame_to_record`.
@@ -117,9 +124,27 @@ def record_to_frame(
     """
     if validate:
         validate_record(record)
-    if len(record["sources"]) == 1:
+    sources = record["sources"]
+    if len(sources) == 1 and not one_member_group(sources[0]["id"], record.get("meta")):
         return single_from_record(record, owned=owned)
     return group_from_record(record)
+
+
+def one_member_group(source_id: str, meta: dict[str, Any] | None) -> bool:
+    """Whether a record with one source is a FrameGroup of one member.
+
+    A group stores each member's metadata as a dict under the member's name, which is
+    also its source id, while a SingleFrame's source id is ``"default"`` unless it was
+    given another. So a one-source record is a group when its source id is not
+    ``"default"`` and its metadata holds a dict under that id. (A SingleFrame given both
+    a source id of its own and a metadata dict under that same key reads back as the
+    group it is stored exactly like.)
+    """
+    return (
+        source_id != DEFAULT_SOURCE_ID
+        and meta is not None
+        and isinstance(meta.get(source_id), dict)
+    )
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
@@ -196,9 +221,12 @@ def frame_from_bytes(data: bytes) -> Frame:
         except (ValueError, RecursionError):
             pass  # types the structs do not fit: the dict path says what is wrong, if anything
         else:
-            if len(rec.sources) == 1:
+            sources = rec.sources
+            if len(sources) == 1 and (
+                sources[0].id == DEFAULT_SOURCE_ID or not one_member_group(sources[0].id, rec.meta)
+            ):
                 return single_from_wire(rec)
-            # Several sources: a FrameGroup, which the dict path builds.
+            # A FrameGroup, which the dict path builds.
     return record_to_frame(decode_record(data, validate=False), validate=False, owned=True)
 
 
