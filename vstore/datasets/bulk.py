@@ -306,7 +306,7 @@ class BulkContext:
         """
         key = frame_key(frame_id_of(frame))
         if delete_sources:
-            self._settle()  # the stored frame as the flushes made so far left it
+            # Read through the version, which first waits for this context's writer.
             files = self.version._source_files([key])
             with self._lock:
                 self._doomed += files
